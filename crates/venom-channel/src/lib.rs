@@ -1,0 +1,1 @@
+//! The daemon/shell channel: latest-value data, commands and request/response over one shared-memory region.

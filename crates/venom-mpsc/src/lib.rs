@@ -1,0 +1,1 @@
+//! The bounded multi-producer, single-consumer command queue over shared memory.

@@ -1,0 +1,1 @@
+//! The latest-value seqlock: one writer, lock-free readers in any process.

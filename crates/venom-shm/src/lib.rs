@@ -1,0 +1,32 @@
+//! Named POSIX shared-memory regions, and nothing else.
+//!
+//! * [`ShmRegion`]: a mapped `shm_open` object, created exclusively ([`ShmRegion::create`]) or
+//!   opened after checking its real size ([`ShmRegion::open`]).
+//! * [`CreateOptions`]: permission mode (default `0o600`), prefault, unlink on drop.
+//! * [`Access`]: read-write or read-only mapping.
+//! * [`validate_name`]: the name rules, with a [`NameError`] saying which one failed.
+//! * [`Error`]: what went wrong, in variants a caller can act on.
+//!
+//! The region never hands out `&[u8]` or `&mut [u8]`: another process can change the bytes at
+//! any time, so only raw pointers ([`ShmRegion::as_ptr`]) leave this crate, and the layers above
+//! access the memory with atomics.
+//!
+//! ```
+//! use venom_shm::{Access, CreateOptions, ShmRegion};
+//! # let name = venom_shm::testing::unique_name("doc_lib");
+//! let region = ShmRegion::create(&name, 4096, CreateOptions::new())?;
+//! let other = ShmRegion::open(&name, Access::ReadOnly)?;
+//! assert_eq!(other.len(), 4096);
+//! assert!(region.is_creator() && !other.is_creator());
+//! # Ok::<(), venom_shm::Error>(())
+//! ```
+
+mod error;
+mod name;
+mod region;
+#[cfg(feature = "test-util")]
+pub mod testing;
+
+pub use error::{Error, Result};
+pub use name::{MAX_NAME_LEN, NameError, validate_name};
+pub use region::{Access, CreateOptions, ShmRegion, shm_available_bytes};

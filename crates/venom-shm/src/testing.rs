@@ -1,0 +1,138 @@
+//! Helpers for this workspace's tests (feature `test-util`; not a stable API).
+//!
+//! Cross-process tests re-run their own test binary as a child: the parent builds the command
+//! with [`spawn_self`], passing a role and arguments in the environment, and the same `#[test]`
+//! function, finding [`child_role`] set, plays the child's part and returns.
+
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Environment variable that carries a child's role.
+pub const ROLE_VAR: &str = "VENOM_TEST_ROLE";
+
+/// A name no other test (in this or another process) uses: `vt_<tag>_<pid>_<n>_<nanos>`.
+pub fn unique_name(tag: &str) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("vt_{tag}_{}_{n}_{nanos}", std::process::id())
+}
+
+/// Unlinks a shared-memory name when dropped, also when a test panics.
+#[derive(Debug)]
+pub struct ShmGuard(pub String);
+
+impl Drop for ShmGuard {
+    fn drop(&mut self) {
+        let _ = crate::ShmRegion::unlink_name(&self.0);
+    }
+}
+
+/// The role this process plays, if it was started by [`spawn_self`].
+pub fn child_role() -> Option<String> {
+    std::env::var(ROLE_VAR).ok()
+}
+
+/// The argument `key` given to this child by [`spawn_self`]'s caller with
+/// `.env(arg_var(key), value)`.
+///
+/// # Panics
+/// If the parent did not pass it (a bug in the test).
+pub fn child_arg(key: &str) -> String {
+    std::env::var(arg_var(key)).unwrap_or_else(|_| panic!("child argument {key} missing"))
+}
+
+/// The environment variable that carries child argument `key`.
+pub fn arg_var(key: &str) -> String {
+    format!("VENOM_TEST_ARG_{key}")
+}
+
+/// A command that re-runs exactly the test `test_path` (as printed by libtest, e.g.
+/// `cross_process` or `module::name`) of the running test binary, with `role` set.
+///
+/// The child's stdout (libtest's report) is discarded; its stderr (panic messages) is kept.
+///
+/// # Panics
+/// If the running executable cannot be found.
+pub fn spawn_self(test_path: &str, role: &str) -> Command {
+    let exe = std::env::current_exe().expect("current test executable");
+    let mut cmd = Command::new(exe);
+    cmd.args([test_path, "--exact", "--nocapture", "--test-threads=1"])
+        .env(ROLE_VAR, role)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
+    cmd
+}
+
+/// A child process that is killed (and reaped) when dropped, so a failing test leaves none
+/// behind.
+#[derive(Debug)]
+pub struct KillOnDrop(pub Child);
+
+impl KillOnDrop {
+    /// Spawns `cmd`.
+    ///
+    /// # Panics
+    /// If the process cannot be started.
+    pub fn spawn(cmd: &mut Command) -> Self {
+        Self(cmd.spawn().expect("spawn child process"))
+    }
+
+    /// The child's pid.
+    pub fn id(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// Waits at most `timeout` for the child to exit; `None` if it is still running.
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.0.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Sends `SIGKILL` and reaps the child.
+    pub fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            self.kill();
+        }
+    }
+}
+
+/// Spins (yielding the CPU) until `cond` holds or `timeout` passes; returns whether it held.
+///
+/// The timeout is a failure bound for a test, never a way to order events.
+pub fn spin_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::yield_now();
+    }
+}
+
+/// Whether the process runs as root (needed to drop to another user in permission tests).
+pub fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
