@@ -6,6 +6,8 @@
 //! * [`Access`]: read-write or read-only mapping.
 //! * [`validate_name`]: the name rules, with a [`NameError`] saying which one failed.
 //! * [`Error`]: what went wrong, in variants a caller can act on.
+//! * [`atomic_bytes`]: copying bytes in and out of memory held as atomic words, the only way
+//!   the layers above move payloads through a region.
 //!
 //! The region never hands out `&[u8]` or `&mut [u8]`: another process can change the bytes at
 //! any time, so only raw pointers ([`ShmRegion::as_ptr`]) leave this crate, and the layers above
@@ -21,6 +23,7 @@
 //! # Ok::<(), venom_shm::Error>(())
 //! ```
 
+pub mod atomic_bytes;
 mod error;
 mod name;
 mod region;

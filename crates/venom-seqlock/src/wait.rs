@@ -1,0 +1,193 @@
+//! Everything that touches the operating system: futex wait/wake on a 32-bit word in shared
+//! memory, process ids and liveness, and the clock used for bounded waits.
+//!
+//! * Linux: `futex(FUTEX_WAIT/FUTEX_WAKE)` without `FUTEX_PRIVATE_FLAG`, so waiters and wakers
+//!   may live in different processes. `EAGAIN` (the word already changed), `EINTR` and
+//!   `ETIMEDOUT` are ordinary returns: every caller re-checks its condition in a loop.
+//! * Other systems: a portable fallback that sleeps briefly instead of blocking on the word.
+//! * `cfg(loom)`: a model of the futex (park/unpark with an atomic re-check, as the kernel's
+//!   hash-bucket lock guarantees), a fixed pid that is always alive, and deadlines that never
+//!   expire (loom has no clock; its tests bound runs by schedule, not by time).
+
+use core::time::Duration;
+
+use crate::sync::AtomicU32;
+
+/// Sleeps while `*word == expected`, for at most `timeout` (forever if `None`).
+/// May return early (spuriously); callers loop.
+#[cfg(all(target_os = "linux", not(loom)))]
+pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
+    use rustix::thread::futex;
+    let ts = timeout.map(|t| futex::Timespec {
+        tv_sec: i64::try_from(t.as_secs()).unwrap_or(i64::MAX),
+        tv_nsec: i64::from(t.subsec_nanos()),
+    });
+    // AGAIN / INTR / TIMEDOUT are all "go and look again".
+    let _ = futex::wait(word, futex::Flags::empty(), expected, ts.as_ref());
+}
+
+/// Wakes every thread sleeping in [`futex_wait`] on `word`, in any process.
+#[cfg(all(target_os = "linux", not(loom)))]
+pub(crate) fn futex_wake_all(word: &AtomicU32) {
+    use rustix::thread::futex;
+    let _ = futex::wake(word, futex::Flags::empty(), i32::MAX as u32);
+}
+
+/// Portable fallback: no kernel wait queue, so sleep a little and let the caller re-check.
+#[cfg(all(not(target_os = "linux"), not(loom)))]
+pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
+    use crate::sync::Ordering;
+    if word.load(Ordering::Relaxed) == expected {
+        let nap = Duration::from_micros(50);
+        std::thread::sleep(timeout.map_or(nap, |t| t.min(nap)));
+    }
+}
+
+/// Portable fallback: sleepers poll, so there is nobody to wake.
+#[cfg(all(not(target_os = "linux"), not(loom)))]
+pub(crate) fn futex_wake_all(_word: &AtomicU32) {}
+
+#[cfg(loom)]
+mod model {
+    use loom::thread::Thread;
+    use std::sync::Mutex;
+    loom::lazy_static! {
+        /// Sleepers by futex address. A std mutex, invisible to loom: loom runs one thread at a
+        /// time, and a loom mutex would add SeqCst synchronisation the kernel does not give,
+        /// hiding missing fences in the code under test.
+        pub(super) static ref SLEEPERS: Mutex<Vec<(usize, Thread)>> = Mutex::new(Vec::new());
+    }
+}
+
+/// Loom model of `FUTEX_WAIT`. Like the kernel, the value check is atomic with respect to a
+/// wake that follows a change of the word: the sleeper registers first, then reads the word
+/// with a read-modify-write (which loom always resolves to the newest value) and parks only if
+/// it is unchanged. The timeout is ignored, so a lost wake-up is a deadlock loom reports.
+#[cfg(loom)]
+pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, _timeout: Option<Duration>) {
+    use crate::sync::Ordering;
+    let key = core::ptr::from_ref(word) as usize;
+    let me = loom::thread::current();
+    let registry = || model::SLEEPERS.lock().unwrap_or_else(|e| e.into_inner());
+    registry().push((key, me.clone()));
+    if word.fetch_add(0, Ordering::Relaxed) == expected {
+        loom::thread::park();
+    }
+    registry().retain(|(k, t)| !(*k == key && t.id() == me.id()));
+}
+
+/// Loom model of `FUTEX_WAKE` (all waiters).
+#[cfg(loom)]
+pub(crate) fn futex_wake_all(word: &AtomicU32) {
+    let key = core::ptr::from_ref(word) as usize;
+    let sleepers = model::SLEEPERS.lock().unwrap_or_else(|e| e.into_inner());
+    for (_, t) in sleepers.iter().filter(|(k, _)| *k == key) {
+        t.unpark();
+    }
+}
+
+/// This process's id, as recorded in lock words (never 0).
+#[cfg(not(loom))]
+pub(crate) fn current_pid() -> u32 {
+    std::process::id()
+}
+
+/// Under loom every thread is in one process.
+#[cfg(loom)]
+pub(crate) fn current_pid() -> u32 {
+    1
+}
+
+/// Whether process `pid` exists (`kill(pid, 0)`; `EPERM` means it exists but belongs to
+/// another user). A pid of 0 or one that does not fit `pid_t` is treated as dead.
+#[cfg(not(loom))]
+pub(crate) fn process_alive(pid: u32) -> bool {
+    let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
+        return false;
+    };
+    match rustix::process::test_kill_process(pid) {
+        Ok(()) => true,
+        Err(e) => e != rustix::io::Errno::SRCH,
+    }
+}
+
+/// Under loom no process ever dies.
+#[cfg(loom)]
+pub(crate) fn process_alive(pid: u32) -> bool {
+    pid != 0
+}
+
+/// A point in time after which a wait gives up.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Deadline {
+    #[cfg(not(loom))]
+    at: Option<std::time::Instant>,
+}
+
+impl Deadline {
+    /// `timeout` from now; `None` waits forever.
+    pub(crate) fn after(timeout: Option<Duration>) -> Self {
+        #[cfg(not(loom))]
+        {
+            let now = std::time::Instant::now();
+            Self {
+                at: timeout.and_then(|t| now.checked_add(t)),
+            }
+        }
+        #[cfg(loom)]
+        {
+            let _ = timeout;
+            Self {}
+        }
+    }
+
+    /// Time left, `None` for "forever"; `Some(ZERO)` once passed.
+    pub(crate) fn remaining(&self) -> Option<Duration> {
+        #[cfg(not(loom))]
+        {
+            self.at
+                .map(|at| at.saturating_duration_since(std::time::Instant::now()))
+        }
+        #[cfg(loom)]
+        {
+            None
+        }
+    }
+
+    /// Whether the deadline has passed.
+    pub(crate) fn expired(&self) -> bool {
+        self.remaining() == Some(Duration::ZERO)
+    }
+}
+
+/// Measures how long a condition has held, to bound spinning before a liveness check.
+#[derive(Debug)]
+pub(crate) struct Stopwatch {
+    #[cfg(not(loom))]
+    start: std::time::Instant,
+}
+
+impl Stopwatch {
+    pub(crate) fn start() -> Self {
+        Self {
+            #[cfg(not(loom))]
+            start: std::time::Instant::now(),
+        }
+    }
+
+    /// Whether at least `bound` has passed since `start` (never under loom).
+    pub(crate) fn exceeded(&self, bound: Duration) -> bool {
+        #[cfg(not(loom))]
+        {
+            self.start.elapsed() >= bound
+        }
+        #[cfg(loom)]
+        {
+            let _ = bound;
+            false
+        }
+    }
+}
