@@ -40,7 +40,6 @@ mod layout;
 mod owned;
 mod seqlock;
 mod sync;
-mod wait;
 mod writer;
 
 pub use error::{Error, Result};

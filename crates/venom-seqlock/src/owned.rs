@@ -25,6 +25,7 @@ pub struct OwnedSeqlock {
     #[cfg(loom)]
     slots: Box<[OwnedSlot]>,
     shape: crate::layout::Shape,
+    pid: u32,
 }
 
 /// One slot under loom.
@@ -62,8 +63,13 @@ impl OwnedSeqlock {
         };
         // SAFETY: fresh, exclusively owned, 64-aligned allocation of `shape.total` bytes, only
         // ever accessed through the returned views (atomics).
-        unsafe { Seqlock::init(ptr.as_ptr(), shape.total, config) }?;
-        Ok(Self { ptr, layout, shape })
+        let pid = unsafe { Seqlock::init(ptr.as_ptr(), shape.total, config) }?.pid;
+        Ok(Self {
+            ptr,
+            layout,
+            shape,
+            pid,
+        })
     }
 
     /// Allocates and initialises a seqlock of the given shape (loom build).
@@ -92,6 +98,7 @@ impl OwnedSeqlock {
             header,
             slots,
             shape,
+            pid: venom_shm::wait::current_pid(),
         })
     }
 
@@ -101,7 +108,7 @@ impl OwnedSeqlock {
         {
             // SAFETY: the allocation is 64-aligned, `shape.total` bytes long, initialised by
             // `new`, and lives as long as the borrow of `self`.
-            unsafe { Seqlock::from_parts(self.ptr.as_ptr(), self.shape) }
+            unsafe { Seqlock::from_parts(self.ptr.as_ptr(), self.shape, self.pid) }
         }
         #[cfg(loom)]
         {
@@ -109,6 +116,7 @@ impl OwnedSeqlock {
                 header: &self.header,
                 slots: crate::seqlock::Slots::owned(&self.slots),
                 shape: self.shape,
+                pid: self.pid,
             }
         }
     }

@@ -39,8 +39,8 @@ use crate::error::{Error, Result};
 use crate::layout::{Config, HEADER_SIZE, LAYOUT_VERSION, MAGIC, SLOT_HEADER_SIZE};
 use crate::layout::{Header, SLOT_POISONED, Shape, SlotHeader};
 use crate::sync::{AtomicU64, Ordering, fence, spin_hint};
-use crate::wait::{self, Deadline, Stopwatch};
 use venom_shm::atomic_bytes::load_bytes;
+use venom_shm::wait::{self, Deadline, Stopwatch};
 
 /// How long `read` keeps retrying before it reports [`Error::Timeout`].
 pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(1);
@@ -84,6 +84,10 @@ pub struct Seqlock<'a> {
     pub(crate) header: &'a Header,
     pub(crate) slots: Slots<'a>,
     pub(crate) shape: Shape,
+    /// This process's pid, read once when the view was made (`getpid` is a system call, and the
+    /// write path makes none). A view made before a `fork` carries the parent's pid: make views
+    /// after forking.
+    pub(crate) pid: u32,
 }
 
 impl core::fmt::Debug for Seqlock<'_> {
@@ -190,7 +194,7 @@ impl<'a> Seqlock<'a> {
         check_memory(ptr, len, shape.total)?;
         // SAFETY: the caller's contract gives validity for `len >= total` bytes and atomic-only
         // access; `check_memory` verified alignment and size.
-        let view = unsafe { Self::from_parts(ptr, shape) };
+        let view = unsafe { Self::from_parts(ptr, shape, wait::current_pid()) };
         let g = &view.header.geometry;
         g.layout_version.store(LAYOUT_VERSION, Ordering::Relaxed);
         g.slot_count.store(shape.slots, Ordering::Relaxed);
@@ -241,13 +245,13 @@ impl<'a> Seqlock<'a> {
         check_memory(ptr, len, shape.total)?;
         // SAFETY: validity for `total` bytes checked just above; atomic-only access is the
         // caller's contract.
-        Ok(unsafe { Self::from_parts(ptr, shape) })
+        Ok(unsafe { Self::from_parts(ptr, shape, wait::current_pid()) })
     }
 
     /// # Safety
     /// `ptr` is 64-aligned and valid for `shape.total` bytes for `'a`, accessed atomically only.
     #[cfg(not(loom))]
-    pub(crate) unsafe fn from_parts(ptr: *mut u8, shape: Shape) -> Self {
+    pub(crate) unsafe fn from_parts(ptr: *mut u8, shape: Shape, pid: u32) -> Self {
         // SAFETY: aligned and in bounds per the contract; `Header` is all atomics.
         let header = unsafe { &*ptr.cast::<Header>() };
         // SAFETY: `HEADER_SIZE <= total`, so the slots start inside the memory.
@@ -259,6 +263,7 @@ impl<'a> Seqlock<'a> {
                 _memory: PhantomData,
             },
             shape,
+            pid,
         }
     }
 

@@ -7,8 +7,8 @@ use crate::error::{Error, Result};
 use crate::layout::{SLOT_POISONED, SlotHeader};
 use crate::seqlock::Seqlock;
 use crate::sync::{AtomicU64, Ordering, fence, spin_hint};
-use crate::wait::{self, Deadline, Stopwatch};
 use venom_shm::atomic_bytes::{copy_words, load_bytes, store_bytes};
+use venom_shm::wait::{self, Deadline, Stopwatch};
 
 /// How long a writer waits on a held lock before checking whether its holder is alive.
 pub(crate) const LIVENESS_BOUND: Duration = Duration::from_micros(200);
@@ -67,7 +67,7 @@ impl<'a> Seqlock<'a> {
 
     fn lock_writer(&self, deadline: Option<Deadline>) -> Result<Writer<'a>> {
         let owner = &self.header.lock.owner;
-        let me = wait::current_pid();
+        let me = self.pid;
         let mut watched = 0;
         let mut watch = Stopwatch::start();
         loop {
@@ -303,8 +303,9 @@ impl Seqlock<'_> {
         fence(Ordering::SeqCst);
         let notify = &self.header.notify;
         if notify.waiters.load(Ordering::Relaxed) != 0 {
-            // SYNC POINT: pairs with the waiter's Acquire load of its ticket.
-            notify.futex.fetch_add(1, Ordering::Release);
+            // Relaxed, yet it pairs with the waiter's Acquire load of its ticket: the SeqCst
+            // fence above is also a release fence for this store.
+            notify.futex.fetch_add(1, Ordering::Relaxed);
             wait::futex_wake_all(&notify.futex);
         }
     }

@@ -1,5 +1,6 @@
 //! Hostile memory: garbage in the header or slots never causes an out-of-bounds access, a
 //! panic or an endless loop; each case gets its error.
+#![cfg(not(loom))]
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;

@@ -1,5 +1,6 @@
 //! Across real processes: readers in one process, writers in others (spawned copies of this
 //! test binary); writers that die in the middle of a write.
+#![cfg(not(loom))]
 
 mod common;
 

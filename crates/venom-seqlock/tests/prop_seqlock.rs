@@ -1,5 +1,6 @@
 //! Model-based: random writes, updates and reads against a "last whole write wins" model, over
 //! an in-process buffer and over a real shared-memory region (the same conformance function).
+#![cfg(not(loom))]
 
 use proptest::prelude::*;
 use venom_seqlock::{Config, Error, OwnedSeqlock, Seqlock};

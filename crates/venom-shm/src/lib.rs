@@ -6,6 +6,7 @@
 //! * [`Access`]: read-write or read-only mapping.
 //! * [`validate_name`]: the name rules, with a [`NameError`] saying which one failed.
 //! * [`Error`]: what went wrong, in variants a caller can act on.
+//! * [`wait`]: futex wait/wake on a shared word, pids and liveness, deadlines.
 //! * [`atomic_bytes`]: copying bytes in and out of memory held as atomic words, the only way
 //!   the layers above move payloads through a region.
 //!
@@ -29,6 +30,7 @@ mod name;
 mod region;
 #[cfg(feature = "test-util")]
 pub mod testing;
+pub mod wait;
 
 pub use error::{Error, Result};
 pub use name::{MAX_NAME_LEN, NameError, validate_name};

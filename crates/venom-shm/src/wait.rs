@@ -1,5 +1,6 @@
-//! Everything that touches the operating system: futex wait/wake on a 32-bit word in shared
-//! memory, process ids and liveness, and the clock used for bounded waits.
+//! Waiting across processes, in one module: futex wait/wake on a 32-bit word in shared memory,
+//! process ids and liveness, and the clock used for bounded waits. The primitives
+//! (`venom-seqlock`, `venom-mpsc`) call only this for anything that is not an atomic.
 //!
 //! * Linux: `futex(FUTEX_WAIT/FUTEX_WAKE)` without `FUTEX_PRIVATE_FLAG`, so waiters and wakers
 //!   may live in different processes. `EAGAIN` (the word already changed), `EINTR` and
@@ -11,12 +12,15 @@
 
 use core::time::Duration;
 
-use crate::sync::AtomicU32;
+#[cfg(not(loom))]
+use core::sync::atomic::AtomicU32;
+#[cfg(loom)]
+use loom::sync::atomic::AtomicU32;
 
 /// Sleeps while `*word == expected`, for at most `timeout` (forever if `None`).
 /// May return early (spuriously); callers loop.
 #[cfg(all(target_os = "linux", not(loom)))]
-pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
+pub fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
     use rustix::thread::futex;
     let ts = timeout.map(|t| futex::Timespec {
         tv_sec: i64::try_from(t.as_secs()).unwrap_or(i64::MAX),
@@ -28,15 +32,15 @@ pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Durati
 
 /// Wakes every thread sleeping in [`futex_wait`] on `word`, in any process.
 #[cfg(all(target_os = "linux", not(loom)))]
-pub(crate) fn futex_wake_all(word: &AtomicU32) {
+pub fn futex_wake_all(word: &AtomicU32) {
     use rustix::thread::futex;
     let _ = futex::wake(word, futex::Flags::empty(), i32::MAX as u32);
 }
 
 /// Portable fallback: no kernel wait queue, so sleep a little and let the caller re-check.
 #[cfg(all(not(target_os = "linux"), not(loom)))]
-pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
-    use crate::sync::Ordering;
+pub fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
+    use core::sync::atomic::Ordering;
     if word.load(Ordering::Relaxed) == expected {
         let nap = Duration::from_micros(50);
         std::thread::sleep(timeout.map_or(nap, |t| t.min(nap)));
@@ -45,7 +49,7 @@ pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Durati
 
 /// Portable fallback: sleepers poll, so there is nobody to wake.
 #[cfg(all(not(target_os = "linux"), not(loom)))]
-pub(crate) fn futex_wake_all(_word: &AtomicU32) {}
+pub fn futex_wake_all(_word: &AtomicU32) {}
 
 #[cfg(loom)]
 mod model {
@@ -64,8 +68,8 @@ mod model {
 /// with a read-modify-write (which loom always resolves to the newest value) and parks only if
 /// it is unchanged. The timeout is ignored, so a lost wake-up is a deadlock loom reports.
 #[cfg(loom)]
-pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, _timeout: Option<Duration>) {
-    use crate::sync::Ordering;
+pub fn futex_wait(word: &AtomicU32, expected: u32, _timeout: Option<Duration>) {
+    use loom::sync::atomic::Ordering;
     let key = core::ptr::from_ref(word) as usize;
     let me = loom::thread::current();
     let registry = || model::SLEEPERS.lock().unwrap_or_else(|e| e.into_inner());
@@ -78,7 +82,7 @@ pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, _timeout: Option<Durat
 
 /// Loom model of `FUTEX_WAKE` (all waiters).
 #[cfg(loom)]
-pub(crate) fn futex_wake_all(word: &AtomicU32) {
+pub fn futex_wake_all(word: &AtomicU32) {
     let key = core::ptr::from_ref(word) as usize;
     let sleepers = model::SLEEPERS.lock().unwrap_or_else(|e| e.into_inner());
     for (_, t) in sleepers.iter().filter(|(k, _)| *k == key) {
@@ -88,20 +92,20 @@ pub(crate) fn futex_wake_all(word: &AtomicU32) {
 
 /// This process's id, as recorded in lock words (never 0).
 #[cfg(not(loom))]
-pub(crate) fn current_pid() -> u32 {
+pub fn current_pid() -> u32 {
     std::process::id()
 }
 
 /// Under loom every thread is in one process.
 #[cfg(loom)]
-pub(crate) fn current_pid() -> u32 {
+pub fn current_pid() -> u32 {
     1
 }
 
 /// Whether process `pid` exists (`kill(pid, 0)`; `EPERM` means it exists but belongs to
 /// another user). A pid of 0 or one that does not fit `pid_t` is treated as dead.
 #[cfg(not(loom))]
-pub(crate) fn process_alive(pid: u32) -> bool {
+pub fn process_alive(pid: u32) -> bool {
     let Some(pid) = i32::try_from(pid)
         .ok()
         .and_then(rustix::process::Pid::from_raw)
@@ -116,20 +120,28 @@ pub(crate) fn process_alive(pid: u32) -> bool {
 
 /// Under loom no process ever dies.
 #[cfg(loom)]
-pub(crate) fn process_alive(pid: u32) -> bool {
+pub fn process_alive(pid: u32) -> bool {
     pid != 0
 }
 
 /// A point in time after which a wait gives up.
+///
+/// ```
+/// use std::time::Duration;
+/// use venom_shm::wait::Deadline;
+/// let d = Deadline::after(Some(Duration::ZERO));
+/// assert!(d.expired());
+/// assert_eq!(Deadline::after(None).remaining(), None);
+/// ```
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Deadline {
+pub struct Deadline {
     #[cfg(not(loom))]
     at: Option<std::time::Instant>,
 }
 
 impl Deadline {
     /// `timeout` from now; `None` waits forever.
-    pub(crate) fn after(timeout: Option<Duration>) -> Self {
+    pub fn after(timeout: Option<Duration>) -> Self {
         #[cfg(not(loom))]
         {
             let now = std::time::Instant::now();
@@ -145,7 +157,7 @@ impl Deadline {
     }
 
     /// Time left, `None` for "forever"; `Some(ZERO)` once passed.
-    pub(crate) fn remaining(&self) -> Option<Duration> {
+    pub fn remaining(&self) -> Option<Duration> {
         #[cfg(not(loom))]
         {
             self.at
@@ -158,20 +170,27 @@ impl Deadline {
     }
 
     /// Whether the deadline has passed.
-    pub(crate) fn expired(&self) -> bool {
+    pub fn expired(&self) -> bool {
         self.remaining() == Some(Duration::ZERO)
     }
 }
 
 /// Measures how long a condition has held, to bound spinning before a liveness check.
+///
+/// ```
+/// use std::time::Duration;
+/// use venom_shm::wait::Stopwatch;
+/// assert!(Stopwatch::start().exceeded(Duration::ZERO));
+/// ```
 #[derive(Debug)]
-pub(crate) struct Stopwatch {
+pub struct Stopwatch {
     #[cfg(not(loom))]
     start: std::time::Instant,
 }
 
 impl Stopwatch {
-    pub(crate) fn start() -> Self {
+    /// Starts measuring now.
+    pub fn start() -> Self {
         Self {
             #[cfg(not(loom))]
             start: std::time::Instant::now(),
@@ -179,7 +198,7 @@ impl Stopwatch {
     }
 
     /// Whether at least `bound` has passed since `start` (never under loom).
-    pub(crate) fn exceeded(&self, bound: Duration) -> bool {
+    pub fn exceeded(&self, bound: Duration) -> bool {
         #[cfg(not(loom))]
         {
             self.start.elapsed() >= bound
