@@ -1,0 +1,447 @@
+//! The consumer side: receiving (copying or zero-copy), batch drain, blocking receive on the
+//! doorbell, and recovery from producers that died mid-send.
+
+use core::time::Duration;
+
+use venom_shm::atomic_bytes::load_bytes;
+use venom_shm::wait::{self, Deadline, Stopwatch};
+
+use crate::error::{Error, Result};
+use crate::layout::{CANCELLED, LAP_MASK, SlotHeader, State, decode, encode};
+use crate::queue::Queue;
+#[cfg(not(loom))]
+use crate::sync::spin_hint;
+use crate::sync::{AtomicU64, Ordering, fence};
+
+/// How long a claimed slot may stay unstarted (`FREE` behind the tail) before the consumer
+/// voids the claim. A live producer whose claim is voided simply claims again.
+pub const CLAIM_BOUND: Duration = Duration::from_millis(2);
+
+/// How long a slot may stay `WRITING` before the consumer checks that its producer lives.
+pub const STUCK_BOUND: Duration = Duration::from_millis(2);
+
+/// How often a sleeping consumer looks again while a claim is pending (its producer might have
+/// died and will then never ring the doorbell).
+const PENDING_POLL: Duration = Duration::from_millis(1);
+
+/// Polls of an empty queue before a blocking receive goes to sleep.
+#[cfg(not(loom))]
+const RECV_SPINS: u32 = 512;
+
+/// Who sent a message and how long it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Message {
+    /// The sender id the producer was made with.
+    pub sender: u32,
+    /// The sending process.
+    pub pid: u32,
+    /// Length in bytes.
+    pub len: usize,
+}
+
+/// The one consumer of a [`Queue`]: holds the consumer role (pid recorded in the header) until
+/// dropped.
+#[derive(Debug)]
+pub struct Consumer<'a> {
+    queue: Queue<'a>,
+    head: u64,
+    /// Where the consumer has been waiting, and since when.
+    stall: Option<(u64, u64, Stopwatch)>,
+    abandoned: u64,
+    corrupt: u64,
+}
+
+impl<'a> Queue<'a> {
+    /// Takes the consumer role, or fails with [`Error::ConsumerBusy`] if a live process holds
+    /// it. A role left by a dead process is taken over, continuing where it stopped.
+    ///
+    /// # Errors
+    /// [`Error::ConsumerBusy`].
+    pub fn consumer(&self) -> Result<Consumer<'a>> {
+        let role = &self.header.consumer.consumer;
+        let me = self.pid;
+        loop {
+            // SYNC POINT: pairs with the Release in `Consumer::drop`: the last consumer's head
+            // and slot releases are visible.
+            match role.compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed) {
+                Ok(_) => break,
+                Err(holder) if !wait::process_alive(holder) => {
+                    if role
+                        .compare_exchange(holder, me, Ordering::Acquire, Ordering::Relaxed)
+                        .is_ok()
+                    {
+                        break;
+                    }
+                }
+                Err(holder) => return Err(Error::ConsumerBusy { pid: holder }),
+            }
+        }
+        Ok(Consumer {
+            queue: *self,
+            head: self.header.consumer.head.load(Ordering::Relaxed),
+            stall: None,
+            abandoned: 0,
+            corrupt: 0,
+        })
+    }
+}
+
+impl Drop for Consumer<'_> {
+    fn drop(&mut self) {
+        // SYNC POINT: pairs with the Acquire in `Queue::consumer`.
+        let _ = self.queue.header.consumer.consumer.compare_exchange(
+            self.queue.pid,
+            0,
+            Ordering::Release,
+            Ordering::Relaxed,
+        );
+    }
+}
+
+/// A ready message at the head.
+struct Head<'a> {
+    sh: &'a SlotHeader,
+    words: &'a [AtomicU64],
+    lap: u64,
+    message: Message,
+}
+
+/// What the head slot holds.
+enum Next<'a> {
+    Ready(Head<'a>),
+    Empty,
+}
+
+impl<'a> Consumer<'a> {
+    /// The queue this consumer drains.
+    pub fn queue(&self) -> Queue<'a> {
+        self.queue
+    }
+
+    /// Messages skipped because their producer died mid-send (or never started after
+    /// claiming a slot), since this consumer was made.
+    pub fn abandoned(&self) -> u64 {
+        self.abandoned
+    }
+
+    /// Messages dropped because their slot held an impossible length.
+    pub fn corrupt(&self) -> u64 {
+        self.corrupt
+    }
+
+    /// Copies the next message into `buf`, without blocking.
+    ///
+    /// # Errors
+    /// * [`Error::BufferTooSmall`] with the length needed: the message stays queued;
+    /// * [`Error::Corrupt`]: the head slot held garbage (a bad message is dropped first).
+    pub fn try_recv(&mut self, buf: &mut [u8]) -> Result<Option<Message>> {
+        match self.try_recv_ref()? {
+            None => Ok(None),
+            Some(r) => r.copy_out(buf).map(Some),
+        }
+    }
+
+    /// Borrows the next message in place, without blocking and without copying it; the slot
+    /// is released when the [`Received`] is dropped. (Forgetting it with `mem::forget`
+    /// leaves the message queued, to be received again.)
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`].
+    pub fn try_recv_ref(&mut self) -> Result<Option<Received<'_, 'a>>> {
+        match self.next()? {
+            Next::Ready(h) => Ok(Some(Received {
+                consumer: self,
+                sh: h.sh,
+                words: h.words,
+                lap: h.lap,
+                message: h.message,
+            })),
+            Next::Empty => Ok(None),
+        }
+    }
+
+    /// Receives up to `max` messages in a row, handing each to `f` in place; returns how many.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] (after the messages before it were handed over).
+    pub fn drain(&mut self, max: usize, mut f: impl FnMut(&Received<'_, 'a>)) -> Result<usize> {
+        let mut n = 0;
+        while n < max {
+            match self.try_recv_ref()? {
+                Some(r) => f(&r),
+                None => break,
+            }
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Copies the next message into `buf`, sleeping on the doorbell when the queue is empty,
+    /// for at most `timeout` (`None`: no limit).
+    ///
+    /// # Errors
+    /// [`Error::Timeout`], and those of [`try_recv`](Self::try_recv).
+    pub fn recv_timeout(&mut self, buf: &mut [u8], timeout: Option<Duration>) -> Result<Message> {
+        self.wait_for_message(timeout)?;
+        self.try_recv(buf)?.ok_or(Error::Timeout)
+    }
+
+    /// Like [`recv_timeout`](Self::recv_timeout), borrowing the message in place.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`], [`Error::Corrupt`].
+    pub fn recv_ref_timeout(&mut self, timeout: Option<Duration>) -> Result<Received<'_, 'a>> {
+        self.wait_for_message(timeout)?;
+        self.try_recv_ref()?.ok_or(Error::Timeout)
+    }
+
+    /// Returns once the head slot holds a message (leaving it there), or on timeout.
+    fn wait_for_message(&mut self, timeout: Option<Duration>) -> Result<()> {
+        let deadline = Deadline::after(timeout);
+        #[cfg(not(loom))]
+        for _ in 0..RECV_SPINS {
+            if self.peek()? {
+                return Ok(());
+            }
+            spin_hint();
+        }
+        let bell = &self.queue.header.doorbell;
+        loop {
+            if self.peek()? {
+                return Ok(());
+            }
+            bell.sleeping.store(1, Ordering::Relaxed);
+            // SYNC POINT: Dekker pair with the producer's SeqCst fence [P3]: either we see its
+            // message below, or it sees us asleep and rings.
+            fence(Ordering::SeqCst);
+            // SYNC POINT: pairs with the producer's fence-released bump of the futex word: a
+            // ticket taken after a ring comes with that ring's message.
+            let ticket = bell.futex.load(Ordering::Acquire);
+            let ready = self.peek()?;
+            let remaining = deadline.remaining();
+            if ready || remaining == Some(Duration::ZERO) {
+                bell.sleeping.store(0, Ordering::Relaxed);
+                return if ready { Ok(()) } else { Err(Error::Timeout) };
+            }
+            let pending = self.queue.header.tail.tail.load(Ordering::Relaxed) != self.head;
+            let nap = match (pending, remaining) {
+                (true, Some(r)) => Some(r.min(PENDING_POLL)),
+                (true, None) => Some(PENDING_POLL),
+                (false, r) => r,
+            };
+            wait::futex_wait(&bell.futex, ticket, nap);
+            bell.sleeping.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether a message is ready at the head (settling abandoned slots on the way).
+    fn peek(&mut self) -> Result<bool> {
+        Ok(matches!(self.next()?, Next::Ready(_)))
+    }
+
+    /// Looks at the head slot: a message ready, or nothing yet. Skips slots whose producer
+    /// died or never started, and drops messages with impossible lengths.
+    fn next(&mut self) -> Result<Next<'a>> {
+        loop {
+            let q = self.queue;
+            let pos = self.head;
+            let lap = q.shape.lap(pos);
+            let (sh, words) = q.slot(pos);
+            // SYNC POINT [C1]: pairs with the producer's Release store of READY [P2].
+            let state = sh.state.load(Ordering::Acquire);
+            match decode(state) {
+                Some((l, State::Ready(pid))) if l == lap => {
+                    self.stall = None;
+                    let meta = sh.meta.load(Ordering::Relaxed);
+                    if meta & CANCELLED != 0 {
+                        // The producer's fill closure panicked: nothing to deliver.
+                        self.release(sh, lap);
+                        self.abandoned += 1;
+                        continue;
+                    }
+                    let len = (meta & 0xffff_ffff) as usize;
+                    if len > q.shape.payload() {
+                        self.release(sh, lap);
+                        self.corrupt += 1;
+                        return Err(Error::Corrupt {
+                            reason: "message length exceeds the slot",
+                        });
+                    }
+                    return Ok(Next::Ready(Head {
+                        sh,
+                        words,
+                        lap,
+                        message: Message {
+                            sender: (meta >> 32) as u32,
+                            pid,
+                            len,
+                        },
+                    }));
+                }
+                Some((l, State::Free)) if l == lap => {
+                    if q.header.tail.tail.load(Ordering::Relaxed) <= pos {
+                        self.stall = None;
+                        return Ok(Next::Empty);
+                    }
+                    // Claimed but not started: void the claim if it stays so.
+                    if !self.stalled(pos, state, CLAIM_BOUND) {
+                        return Ok(Next::Empty);
+                    }
+                    self.skip(sh, state, lap);
+                }
+                Some((l, State::Writing(pid))) if l == lap => {
+                    if !self.stalled(pos, state, STUCK_BOUND) || wait::process_alive(pid) {
+                        return Ok(Next::Empty);
+                    }
+                    self.skip(sh, state, lap);
+                }
+                _ => {
+                    return Err(Error::Corrupt {
+                        reason: "head slot holds a state of another lap",
+                    });
+                }
+            }
+        }
+    }
+
+    /// Whether the head has shown `state` for at least `bound` (restarting the clock when the
+    /// state changes, and after each positive answer).
+    fn stalled(&mut self, pos: u64, state: u64, bound: Duration) -> bool {
+        match &self.stall {
+            Some((p, s, watch)) if *p == pos && *s == state => {
+                if watch.exceeded(bound) {
+                    self.stall = Some((pos, state, Stopwatch::start()));
+                    true
+                } else {
+                    false
+                }
+            }
+            _ => {
+                self.stall = Some((pos, state, Stopwatch::start()));
+                false
+            }
+        }
+    }
+
+    /// Frees an abandoned slot, unless its producer moved it on meanwhile.
+    fn skip(&mut self, sh: &SlotHeader, seen: u64, lap: u64) {
+        let next = encode((lap + 1) & LAP_MASK, State::Free);
+        if sh
+            .state
+            .compare_exchange(seen, next, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+        {
+            self.advance();
+            self.abandoned += 1;
+        }
+        self.stall = None;
+    }
+
+    /// Hands the slot at the head back to producers and moves on.
+    fn release(&mut self, sh: &SlotHeader, lap: u64) {
+        // SYNC POINT [C2]: pairs with the producer's Acquire load [P1].
+        sh.state
+            .store(encode((lap + 1) & LAP_MASK, State::Free), Ordering::Release);
+        self.advance();
+    }
+
+    fn advance(&mut self) {
+        self.head = self.head.wrapping_add(1);
+        self.queue
+            .header
+            .consumer
+            .head
+            .store(self.head, Ordering::Relaxed);
+    }
+}
+
+/// A message borrowed in place from its slot; the slot returns to producers when this drops.
+///
+/// The bytes live in shared memory, so they are read through [`copy_to`](Self::copy_to) and
+/// [`read_at`](Self::read_at) (atomic word loads straight from the slot), never as `&[u8]`.
+#[derive(Debug)]
+pub struct Received<'c, 'a> {
+    consumer: &'c mut Consumer<'a>,
+    sh: &'a SlotHeader,
+    words: &'a [AtomicU64],
+    lap: u64,
+    message: Message,
+}
+
+impl Received<'_, '_> {
+    /// Sender, pid and length.
+    pub fn message(&self) -> Message {
+        self.message
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.message.len
+    }
+
+    /// Whether the message is empty.
+    pub fn is_empty(&self) -> bool {
+        self.message.len == 0
+    }
+
+    /// The sender id.
+    pub fn sender(&self) -> u32 {
+        self.message.sender
+    }
+
+    /// Copies the whole message to the start of `buf`; returns its length.
+    ///
+    /// # Errors
+    /// [`Error::BufferTooSmall`] (nothing copied).
+    pub fn copy_to(&self, buf: &mut [u8]) -> Result<usize> {
+        let (len, got) = (self.message.len, buf.len());
+        let dst = buf
+            .get_mut(..len)
+            .ok_or(Error::BufferTooSmall { needed: len, got })?;
+        load_bytes(self.words, 0, dst);
+        Ok(len)
+    }
+
+    /// Copies `buf.len()` bytes starting at `offset` of the message.
+    ///
+    /// # Errors
+    /// [`Error::OutOfBounds`].
+    pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
+        match offset.checked_add(buf.len()) {
+            Some(end) if end <= self.message.len => {
+                load_bytes(self.words, offset, buf);
+                Ok(())
+            }
+            _ => Err(Error::OutOfBounds {
+                offset,
+                len: buf.len(),
+                max: self.message.len,
+            }),
+        }
+    }
+
+    /// The message as a new vector.
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut v = vec![0; self.message.len];
+        load_bytes(self.words, 0, &mut v);
+        v
+    }
+
+    /// Copies into `buf` and releases the slot; on [`Error::BufferTooSmall`] the message
+    /// stays queued.
+    fn copy_out(self, buf: &mut [u8]) -> Result<Message> {
+        match self.copy_to(buf) {
+            Ok(_) => Ok(self.message),
+            Err(e) => {
+                core::mem::forget(self);
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Drop for Received<'_, '_> {
+    fn drop(&mut self) {
+        self.consumer.release(self.sh, self.lap);
+    }
+}

@@ -1,0 +1,485 @@
+//! [`Queue`]: the view over a queue's memory, and the producer side.
+//!
+//! # Algorithm
+//!
+//! Dmitry Vyukov's bounded MPMC queue ("Bounded MPMC queue", 1024cores.net), specialised to
+//! one consumer and extended so that a producer that dies mid-send cannot wedge it. Each slot
+//! has a state word (see [`crate::layout`]); a send to position p (slot `p % cap`, lap `L`):
+//!
+//! ```text
+//! producer                                       consumer (head = p)
+//! s = state[slot]              (Acquire) [P1]    s = state[slot]            (Acquire) [C1]
+//! s == FREE(L): CAS tail p → p+1 (Relaxed)       s == READY(L): read meta, payload (Relaxed)
+//! CAS state FREE(L) → WRITING(L, pid) (Relaxed)             state = FREE(L+1)   (Release) [C2]
+//!   (fails if the consumer voided the claim:     s == FREE(L), tail > p for a while: the
+//!    start again at a new position)                claim was never started: CAS → FREE(L+1)
+//! meta, payload                (Relaxed)         s == WRITING(L, pid), pid dead: CAS →
+//! state = READY(L, pid)        (Release) [P2]      FREE(L+1), the message is abandoned
+//! fence(SeqCst)                          [P3]
+//! sleeping?                    (Relaxed)
+//! ```
+//!
+//! * P2→C1: the consumer sees the whole message once it sees `READY`.
+//! * C2→P1: a producer overwrites a slot only after the consumer has finished reading it.
+//! * P3 and the consumer's SeqCst fence before it sleeps form a Dekker pair: either the
+//!   consumer sees the message, or the producer sees it asleep and wakes it. A producer makes
+//!   the wake system call only then.
+//!
+//! A producer writes a slot only after its CAS to `WRITING(L, its pid)` succeeded, and the
+//! consumer voids a claim only while it is still `FREE` (the producer's CAS then fails and it
+//! retries) or when the recorded pid is dead. So no live producer ever writes into a slot
+//! that was given to someone else, and no other producer's message is lost or reordered.
+//! `tests/orderings.json` lists the weakenings a loom test catches.
+
+use core::marker::PhantomData;
+
+use venom_shm::atomic_bytes::store_bytes;
+use venom_shm::wait;
+
+use crate::error::{Error, Result};
+use crate::layout::{CANCELLED, Header, Shape, SlotHeader, State, decode, encode};
+#[cfg(not(loom))]
+use crate::layout::{Config, HEADER_SIZE, LAYOUT_VERSION, MAGIC, SLOT_HEADER_SIZE};
+use crate::sync::{AtomicU64, Ordering, fence, spin_hint};
+
+/// Attempts a send makes against a changing tail before it reports corruption.
+const SEND_ATTEMPTS: u32 = 1 << 20;
+
+/// A view of a queue in some memory: a shared mapping ([`Queue::init`], [`Queue::from_raw`])
+/// or an [`OwnedQueue`](crate::OwnedQueue). Producers send through a [`Producer`]; the one
+/// consumer receives through a [`Consumer`](crate::Consumer).
+///
+/// ```
+/// use venom_mpsc::{Config, OwnedQueue};
+/// let q = OwnedQueue::new(Config::new(8, 64))?;
+/// q.view().producer(7).try_send(b"hello")?;
+/// let mut c = q.view().consumer()?;
+/// let mut buf = [0u8; 48];
+/// let m = c.try_recv(&mut buf)?.expect("a message");
+/// assert_eq!((m.sender, &buf[..m.len]), (7, &b"hello"[..]));
+/// # Ok::<(), venom_mpsc::Error>(())
+/// ```
+#[derive(Clone, Copy)]
+pub struct Queue<'a> {
+    pub(crate) header: &'a Header,
+    pub(crate) slots: Slots<'a>,
+    pub(crate) shape: Shape,
+    /// This process's pid, read once with the view (the send path makes no system call). A
+    /// view made before a `fork` carries the parent's pid: make views after forking.
+    pub(crate) pid: u32,
+}
+
+impl core::fmt::Debug for Queue<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Queue")
+            .field("capacity", &self.shape.capacity)
+            .field("slot_size", &self.shape.slot_size)
+            .finish()
+    }
+}
+
+#[cfg(not(loom))]
+#[derive(Clone, Copy)]
+pub(crate) struct Slots<'a> {
+    first: core::ptr::NonNull<u8>,
+    _memory: PhantomData<&'a [AtomicU64]>,
+}
+
+#[cfg(loom)]
+#[derive(Clone, Copy)]
+pub(crate) struct Slots<'a> {
+    owned: &'a [crate::owned::OwnedSlot],
+    _memory: PhantomData<&'a [AtomicU64]>,
+}
+
+#[cfg(loom)]
+impl<'a> Slots<'a> {
+    pub(crate) fn owned(owned: &'a [crate::owned::OwnedSlot]) -> Self {
+        Self {
+            owned,
+            _memory: PhantomData,
+        }
+    }
+}
+
+// SAFETY: a `Queue` is a shared borrow of memory holding only atomics; sharing or sending the
+// view shares nothing else.
+unsafe impl Send for Queue<'_> {}
+// SAFETY: as for `Send`: every access through the view is atomic.
+unsafe impl Sync for Queue<'_> {}
+
+impl<'a> Queue<'a> {
+    /// Slot `pos % capacity`: its header and payload words.
+    #[inline]
+    pub(crate) fn slot(&self, pos: u64) -> (&'a SlotHeader, &'a [AtomicU64]) {
+        let i = (pos & self.shape.mask()) as usize;
+        #[cfg(not(loom))]
+        {
+            // SAFETY: [1] `i < capacity`, so the slot lies inside the memory validated at
+            // construction (`HEADER_SIZE + capacity * slot_size <= len`), which outlives 'a;
+            // [2] slots are 64-byte aligned (a 64-aligned base, header and slot size multiples
+            // of 64);
+            // [3] the memory is only accessed atomically and holds only atomics.
+            let header = unsafe {
+                &*self
+                    .slots
+                    .first
+                    .as_ptr()
+                    .add(i * self.shape.slot_size)
+                    .cast::<SlotHeader>()
+            };
+            // SAFETY: the payload words follow the slot header inside the same slot, 8-aligned,
+            // `words() * 8 == slot_size - SLOT_HEADER_SIZE` bytes, atomically accessed only.
+            let words = unsafe {
+                core::slice::from_raw_parts(
+                    self.slots
+                        .first
+                        .as_ptr()
+                        .add(i * self.shape.slot_size + SLOT_HEADER_SIZE)
+                        .cast::<AtomicU64>(),
+                    self.shape.words(),
+                )
+            };
+            (header, words)
+        }
+        #[cfg(loom)]
+        {
+            let s = &self.slots.owned[i];
+            (&s.header, &s.words)
+        }
+    }
+
+    /// Initialises an empty queue in `ptr..ptr+len`; the magic is stored last (`Release`).
+    ///
+    /// # Errors
+    /// [`Error::InvalidGeometry`] (also for a misaligned `ptr`), [`Error::RegionTooSmall`].
+    ///
+    /// # Safety
+    /// * `ptr` is valid for reads and writes of `len` bytes for all of `'a`;
+    /// * every process and thread accesses those bytes only atomically (through this crate);
+    /// * nobody else initialises the same memory at the same time.
+    #[cfg(not(loom))]
+    pub unsafe fn init(ptr: *mut u8, len: usize, config: Config) -> Result<Self> {
+        let shape = config.checked()?;
+        check_memory(ptr, len, shape.total)?;
+        // SAFETY: validity for `len >= total` bytes and atomic-only access are the caller's
+        // contract; alignment and size were checked.
+        let q = unsafe { Self::from_parts(ptr, shape, wait::current_pid()) };
+        let h = q.header;
+        h.geometry
+            .layout_version
+            .store(LAYOUT_VERSION, Ordering::Relaxed);
+        h.geometry.capacity.store(shape.capacity, Ordering::Relaxed);
+        h.geometry
+            .slot_size
+            .store(shape.slot_size as u32, Ordering::Relaxed);
+        h.tail.tail.store(0, Ordering::Relaxed);
+        h.consumer.head.store(0, Ordering::Relaxed);
+        h.consumer.consumer.store(0, Ordering::Relaxed);
+        h.doorbell.futex.store(0, Ordering::Relaxed);
+        h.doorbell.sleeping.store(0, Ordering::Relaxed);
+        for pos in 0..u64::from(shape.capacity) {
+            let (sh, _) = q.slot(pos);
+            sh.state.store(encode(0, State::Free), Ordering::Relaxed);
+            sh.meta.store(0, Ordering::Relaxed);
+        }
+        // SYNC POINT: publishes the fields above to `from_raw`'s Acquire load of the magic.
+        h.geometry.magic.store(MAGIC, Ordering::Release);
+        Ok(q)
+    }
+
+    /// Attaches to a queue that [`init`](Self::init) set up, validating magic, version and
+    /// geometry against `len`. The geometry is copied; later changes to the header are ignored.
+    ///
+    /// # Errors
+    /// [`Error::RegionTooSmall`], [`Error::BadMagic`], [`Error::IncompatibleVersion`],
+    /// [`Error::InvalidGeometry`].
+    ///
+    /// # Safety
+    /// As for [`init`](Self::init), without the last point.
+    #[cfg(not(loom))]
+    pub unsafe fn from_raw(ptr: *mut u8, len: usize) -> Result<Self> {
+        check_memory(ptr, len, HEADER_SIZE)?;
+        // SAFETY: the header fits (checked), is 64-aligned, and holds only atomics.
+        let header = unsafe { &*ptr.cast::<Header>() };
+        let g = &header.geometry;
+        // SYNC POINT: pairs with `init`'s Release store of the magic.
+        let magic = g.magic.load(Ordering::Acquire);
+        if magic != MAGIC {
+            return Err(Error::BadMagic { found: magic });
+        }
+        let version = g.layout_version.load(Ordering::Relaxed);
+        if version != LAYOUT_VERSION {
+            return Err(Error::IncompatibleVersion {
+                found: version,
+                expected: LAYOUT_VERSION,
+            });
+        }
+        let config = Config::new(
+            g.capacity.load(Ordering::Relaxed),
+            g.slot_size.load(Ordering::Relaxed),
+        );
+        let shape = config.checked()?;
+        check_memory(ptr, len, shape.total)?;
+        // SAFETY: validity for `total` bytes checked above; atomic-only access is the caller's
+        // contract.
+        Ok(unsafe { Self::from_parts(ptr, shape, wait::current_pid()) })
+    }
+
+    /// # Safety
+    /// `ptr` is 64-aligned and valid for `shape.total` bytes for `'a`, accessed atomically only.
+    #[cfg(not(loom))]
+    pub(crate) unsafe fn from_parts(ptr: *mut u8, shape: Shape, pid: u32) -> Self {
+        // SAFETY: aligned and in bounds per the contract; `Header` is all atomics.
+        let header = unsafe { &*ptr.cast::<Header>() };
+        // SAFETY: `HEADER_SIZE <= total`, so the slots start inside the memory.
+        let first = unsafe { ptr.add(HEADER_SIZE) };
+        Self {
+            header,
+            slots: Slots {
+                first: core::ptr::NonNull::new(first).unwrap_or(core::ptr::NonNull::dangling()),
+                _memory: PhantomData,
+            },
+            shape,
+            pid,
+        }
+    }
+
+    /// Number of slots.
+    pub fn capacity(&self) -> u32 {
+        self.shape.capacity
+    }
+
+    /// Most bytes a message may have (`slot_size - 16`).
+    pub fn payload_size(&self) -> usize {
+        self.shape.payload()
+    }
+
+    /// Bytes of memory the queue occupies.
+    pub fn region_size(&self) -> usize {
+        self.shape.total
+    }
+
+    /// Messages claimed but not yet consumed, as a snapshot that may be stale at once.
+    pub fn len_hint(&self) -> u64 {
+        let tail = self.header.tail.tail.load(Ordering::Relaxed);
+        let head = self.header.consumer.head.load(Ordering::Relaxed);
+        tail.saturating_sub(head)
+    }
+
+    /// Pid of the process holding the consumer role, if any.
+    pub fn consumer_pid(&self) -> Option<u32> {
+        match self.header.consumer.consumer.load(Ordering::Relaxed) {
+            0 => None,
+            pid => Some(pid),
+        }
+    }
+
+    /// A producer that sends as `sender` (an id of the caller's choosing, delivered with each
+    /// message, e.g. a client id).
+    pub fn producer(&self, sender: u32) -> Producer<'a> {
+        Producer {
+            queue: *self,
+            sender,
+        }
+    }
+}
+
+/// Sends messages into a [`Queue`]; any number may exist, in any processes.
+#[derive(Debug, Clone, Copy)]
+pub struct Producer<'a> {
+    queue: Queue<'a>,
+    sender: u32,
+}
+
+impl Producer<'_> {
+    /// The sender id delivered with each message.
+    pub fn sender(&self) -> u32 {
+        self.sender
+    }
+
+    /// Sends `msg` without blocking. The consumer is woken (one system call) only if it
+    /// sleeps.
+    ///
+    /// # Errors
+    /// * [`Error::TooLarge`]: `msg` exceeds the payload size (nothing sent, nothing cut);
+    /// * [`Error::Full`]: every slot holds an unconsumed message;
+    /// * [`Error::Corrupt`]: the shared positions never settle (scribbled memory).
+    pub fn try_send(&self, msg: &[u8]) -> Result<()> {
+        self.try_send_with(msg.len(), |slot| {
+            store_bytes(slot.words, 0, msg);
+        })
+    }
+
+    /// Sends a message of `len` bytes written in place by `fill` (no staging copy). `fill`
+    /// must write every byte it wants delivered; the slot holds stale bytes before.
+    ///
+    /// If `fill` panics, the message is cancelled (the consumer skips it) and the panic
+    /// continues.
+    ///
+    /// # Errors
+    /// As [`try_send`](Self::try_send); on error `fill` is not called.
+    ///
+    /// ```
+    /// use venom_mpsc::{Config, OwnedQueue};
+    /// let q = OwnedQueue::new(Config::new(4, 128))?;
+    /// q.view().producer(1).try_send_with(12, |slot| {
+    ///     slot.write_at(0, b"hello ").unwrap();
+    ///     slot.write_at(6, b"world!").unwrap();
+    /// })?;
+    /// let mut c = q.view().consumer()?;
+    /// assert_eq!(c.try_recv_ref()?.unwrap().to_vec(), b"hello world!");
+    /// # Ok::<(), venom_mpsc::Error>(())
+    /// ```
+    pub fn try_send_with<R>(
+        &self,
+        len: usize,
+        fill: impl FnOnce(&mut PayloadWriter<'_>) -> R,
+    ) -> Result<R> {
+        let q = &self.queue;
+        if len > q.shape.payload() {
+            return Err(Error::TooLarge {
+                len,
+                max: q.shape.payload(),
+            });
+        }
+        let tail = &q.header.tail.tail;
+        let mut pos = tail.load(Ordering::Relaxed);
+        for _ in 0..SEND_ATTEMPTS {
+            let lap = q.shape.lap(pos);
+            let (sh, words) = q.slot(pos);
+            // SYNC POINT [P1]: pairs with the consumer's Release store of FREE [C2]: its reads
+            // of the slot's last message happen before our writes.
+            let state = sh.state.load(Ordering::Acquire);
+            let free = encode(lap, State::Free);
+            if state == free {
+                if let Err(now) =
+                    tail.compare_exchange_weak(pos, pos + 1, Ordering::Relaxed, Ordering::Relaxed)
+                {
+                    pos = now;
+                    continue;
+                }
+                let writing = encode(lap, State::Writing(q.pid));
+                if sh
+                    .state
+                    .compare_exchange(free, writing, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_err()
+                {
+                    // The consumer voided our claim (we were stalled): claim anew.
+                    pos = tail.load(Ordering::Relaxed);
+                    continue;
+                }
+                sh.meta.store(
+                    len as u64 | (u64::from(self.sender) << 32),
+                    Ordering::Relaxed,
+                );
+                // Publishes when dropped: cancelled if `fill` unwinds.
+                let mut publish = Publish {
+                    queue: q,
+                    sh,
+                    lap,
+                    cancelled: true,
+                };
+                let out = fill(&mut PayloadWriter { words, len });
+                publish.cancelled = false;
+                drop(publish);
+                return Ok(out);
+            }
+            match decode(state) {
+                // The slot still holds the previous lap's message: full.
+                Some((l, _)) if l == lap.wrapping_sub(1) & crate::layout::LAP_MASK => {
+                    return Err(Error::Full);
+                }
+                // Our position is stale (others claimed it): look again.
+                _ => {
+                    spin_hint();
+                    pos = tail.load(Ordering::Relaxed);
+                }
+            }
+        }
+        Err(Error::Corrupt {
+            reason: "queue positions never settle",
+        })
+    }
+}
+
+/// Publishes a claimed slot when dropped; still `cancelled` (a panicking fill closure), it marks
+/// the message cancelled first, so the consumer never waits on a live producer.
+struct Publish<'q, 'a> {
+    queue: &'q Queue<'a>,
+    sh: &'a SlotHeader,
+    lap: u64,
+    cancelled: bool,
+}
+
+impl Drop for Publish<'_, '_> {
+    fn drop(&mut self) {
+        let q = self.queue;
+        if self.cancelled {
+            self.sh.meta.fetch_or(CANCELLED, Ordering::Relaxed);
+        }
+        // SYNC POINT [P2]: pairs with the consumer's Acquire load [C1].
+        self.sh
+            .state
+            .store(encode(self.lap, State::Ready(q.pid)), Ordering::Release);
+        // SYNC POINT [P3]: Dekker pair with the consumer's SeqCst fence before it sleeps; also
+        // the release fence for the futex bump below.
+        fence(Ordering::SeqCst);
+        let bell = &q.header.doorbell;
+        if bell.sleeping.load(Ordering::Relaxed) != 0 {
+            bell.futex.fetch_add(1, Ordering::Relaxed);
+            wait::futex_wake_all(&bell.futex);
+        }
+    }
+}
+
+/// The slot being filled, handed to [`Producer::try_send_with`] closures. Offsets are bytes
+/// from the start of the message.
+#[derive(Debug)]
+pub struct PayloadWriter<'s> {
+    words: &'s [AtomicU64],
+    len: usize,
+}
+
+impl PayloadWriter<'_> {
+    /// Length of the message being written.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the message is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Writes `bytes` at `offset`.
+    ///
+    /// # Errors
+    /// [`Error::OutOfBounds`] if the range leaves the message; nothing is written.
+    pub fn write_at(&mut self, offset: usize, bytes: &[u8]) -> Result<()> {
+        match offset.checked_add(bytes.len()) {
+            Some(end) if end <= self.len => {
+                store_bytes(self.words, offset, bytes);
+                Ok(())
+            }
+            _ => Err(Error::OutOfBounds {
+                offset,
+                len: bytes.len(),
+                max: self.len,
+            }),
+        }
+    }
+}
+
+#[cfg(not(loom))]
+fn check_memory(ptr: *mut u8, len: usize, needed: usize) -> Result<()> {
+    if ptr.is_null() || (ptr as usize) % 64 != 0 {
+        return Err(Error::InvalidGeometry {
+            reason: "memory must be non-null and 64-byte aligned",
+        });
+    }
+    if len < needed {
+        return Err(Error::RegionTooSmall { len, needed });
+    }
+    Ok(())
+}
