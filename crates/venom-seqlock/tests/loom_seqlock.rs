@@ -98,6 +98,8 @@ mod tests {
                         let mut w = view.writer_timeout(std::time::Duration::MAX).unwrap();
                         let (_, ()) = w
                             .update_with(|slot| {
+                                // SAFETY: the point of the test: loom reports any access
+                                // that is not ordered after the other writer's.
                                 cell.with_mut(|c| unsafe { *c += 1 });
                                 let mut b = [0u8; 8];
                                 slot.read_at(0, &mut b).unwrap();
@@ -111,6 +113,7 @@ mod tests {
             for w in writers {
                 w.join().unwrap();
             }
+            // SAFETY: both writers were joined.
             assert_eq!(cell.with(|c| unsafe { *c }), 2);
             assert_eq!(lock.view().version(), 3);
             let mut b = [0u8; 8];

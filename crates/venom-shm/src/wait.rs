@@ -102,20 +102,42 @@ pub fn current_pid() -> u32 {
     1
 }
 
-/// Whether process `pid` exists (`kill(pid, 0)`; `EPERM` means it exists but belongs to
-/// another user). A pid of 0 or one that does not fit `pid_t` is treated as dead.
+/// Whether process `pid` is alive: it exists (`kill(pid, 0)`; `EPERM` means it exists but
+/// belongs to another user) and, on Linux, is not a zombie (`/proc/<pid>/stat` state `Z`/`X`:
+/// exited but not yet reaped by its parent, which can take arbitrarily long). A pid of 0 or
+/// one that does not fit `pid_t` is dead. Only slow paths call this.
 #[cfg(not(loom))]
 pub fn process_alive(pid: u32) -> bool {
-    let Some(pid) = i32::try_from(pid)
+    let Some(raw) = i32::try_from(pid)
         .ok()
         .and_then(rustix::process::Pid::from_raw)
     else {
         return false;
     };
-    match rustix::process::test_kill_process(pid) {
-        Ok(()) => true,
-        Err(e) => e != rustix::io::Errno::SRCH,
+    match rustix::process::test_kill_process(raw) {
+        Ok(()) => {}
+        Err(e) if e == rustix::io::Errno::SRCH => return false,
+        Err(_) => {}
     }
+    !is_zombie(pid)
+}
+
+#[cfg(all(target_os = "linux", not(loom)))]
+fn is_zombie(pid: u32) -> bool {
+    // The state is the first field after the parenthesised command name, which may itself
+    // contain spaces and parentheses: take the text after the last ')'.
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.trim_start().chars().next());
+    matches!(state, Some('Z' | 'X'))
+}
+
+#[cfg(all(not(target_os = "linux"), not(loom)))]
+fn is_zombie(_pid: u32) -> bool {
+    false
 }
 
 /// Under loom no process ever dies.

@@ -1,0 +1,165 @@
+//! Hostile memory: garbage in the header, slot states, lengths or positions never causes an
+//! out-of-bounds access, a panic or an endless loop.
+#![cfg(not(loom))]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use venom_mpsc::{Config, Error, Queue};
+
+struct Mem(Vec<Line>);
+
+#[repr(C, align(64))]
+struct Line([AtomicU64; 8]);
+
+impl Mem {
+    fn new(bytes: usize) -> Self {
+        Mem((0..bytes.div_ceil(64))
+            .map(|_| Line(Default::default()))
+            .collect())
+    }
+    fn len(&self) -> usize {
+        self.0.len() * 64
+    }
+    fn ptr(&self) -> *mut u8 {
+        self.0.as_ptr() as *mut u8
+    }
+    fn word(&self, off: usize) -> &AtomicU64 {
+        &self.0[off / 64].0[(off % 64) / 8]
+    }
+    fn set_u32(&self, off: usize, v: u32) {
+        let w = self.word(off & !7);
+        let shift = (off % 8) * 8;
+        let old = w.load(Ordering::Relaxed);
+        w.store(
+            (old & !(0xffff_ffffu64 << shift)) | (u64::from(v) << shift),
+            Ordering::Relaxed,
+        );
+    }
+    fn init(&self, config: Config) -> Queue<'_> {
+        // SAFETY: `self` owns `len()` aligned bytes, accessed only atomically, outliving the view.
+        unsafe { Queue::init(self.ptr(), self.len(), config) }.unwrap()
+    }
+    fn attach(&self) -> Result<Queue<'_>, Error> {
+        // SAFETY: as in `init`.
+        unsafe { Queue::from_raw(self.ptr(), self.len()) }
+    }
+}
+
+const TAIL: usize = 64;
+const HEAD: usize = 128;
+const SLOT0: usize = 256;
+
+#[test]
+fn attach_validates_the_header() {
+    let config = Config::new(4, 64);
+    let m = Mem::new(config.region_size().unwrap());
+    assert_eq!(m.attach().err(), Some(Error::BadMagic { found: 0 }));
+    m.init(config);
+    assert!(m.attach().is_ok());
+    m.set_u32(4, 7);
+    assert_eq!(
+        m.attach().err(),
+        Some(Error::IncompatibleVersion {
+            found: 7,
+            expected: 1
+        })
+    );
+    m.set_u32(4, 1);
+    for cap in [0, 3, 1 << 25] {
+        m.set_u32(8, cap);
+        assert!(
+            matches!(m.attach(), Err(Error::InvalidGeometry { .. })),
+            "{cap}"
+        );
+    }
+    m.set_u32(8, 1 << 20);
+    assert!(matches!(m.attach(), Err(Error::RegionTooSmall { .. })));
+    m.set_u32(8, 4);
+    for size in [0, 32, 96, 1 << 21] {
+        m.set_u32(12, size);
+        assert!(
+            matches!(m.attach(), Err(Error::InvalidGeometry { .. })),
+            "{size}"
+        );
+    }
+    m.set_u32(12, 64);
+    // SAFETY: the call only validates; the pointer is inside the allocation.
+    let r = unsafe { Queue::from_raw(m.ptr().add(8), m.len() - 8) };
+    assert!(matches!(r, Err(Error::InvalidGeometry { .. })));
+    // SAFETY: as above.
+    let r = unsafe { Queue::from_raw(m.ptr(), 100) };
+    assert!(matches!(r, Err(Error::RegionTooSmall { .. })));
+}
+
+#[test]
+fn garbage_length_is_dropped_and_the_queue_goes_on() {
+    let config = Config::new(4, 64);
+    let m = Mem::new(config.region_size().unwrap());
+    let q = m.init(config);
+    let tx = q.producer(1);
+    tx.try_send(b"first").unwrap();
+    tx.try_send(b"second").unwrap();
+    m.word(SLOT0 + 8)
+        .store(u64::from(u32::MAX >> 1), Ordering::Relaxed);
+    let mut rx = q.consumer().unwrap();
+    let mut buf = [0u8; 48];
+    assert!(matches!(rx.try_recv(&mut buf), Err(Error::Corrupt { .. })));
+    assert_eq!(rx.corrupt(), 1);
+    let m2 = rx.try_recv(&mut buf).unwrap().unwrap();
+    assert_eq!(&buf[..m2.len], b"second");
+}
+
+#[test]
+fn garbage_states_and_positions_end_in_errors() {
+    let config = Config::new(4, 64);
+    let m = Mem::new(config.region_size().unwrap());
+    let q = m.init(config);
+    let mut rx = q.consumer().unwrap();
+    let mut buf = [0u8; 48];
+
+    // A state tag no code writes, at the head (and at the tail).
+    m.word(SLOT0).store(3 << 22, Ordering::Relaxed);
+    assert!(matches!(rx.try_recv(&mut buf), Err(Error::Corrupt { .. })));
+    assert!(matches!(
+        rx.recv_timeout(&mut buf, Some(std::time::Duration::from_millis(20))),
+        Err(Error::Corrupt { .. })
+    ));
+    // The producer finds a slot it can neither claim nor call full: it gives up.
+    assert!(matches!(
+        q.producer(1).try_send(b"x"),
+        Err(Error::Corrupt { .. })
+    ));
+
+    // A tail on a lap no slot is on: the send ends, it never spins forever.
+    m.word(SLOT0).store(0, Ordering::Relaxed);
+    m.word(TAIL).store(1 << 40, Ordering::Relaxed);
+    assert!(matches!(
+        q.producer(1).try_send(b"x"),
+        Err(Error::Corrupt { .. })
+    ));
+    // A head scribbled to a lap the slots are not on: reported, nothing read.
+    m.word(TAIL).store(0, Ordering::Relaxed);
+    m.word(HEAD).store(u64::MAX, Ordering::Relaxed);
+    drop(rx);
+    let mut rx = q.consumer().unwrap();
+    assert!(matches!(rx.try_recv(&mut buf), Err(Error::Corrupt { .. })));
+}
+
+/// A claim that was made (tail moved) but never started is voided after `CLAIM_BOUND`, and
+/// the messages behind it are delivered.
+#[test]
+fn claim_never_started_is_voided() {
+    let config = Config::new(4, 64);
+    let m = Mem::new(config.region_size().unwrap());
+    let q = m.init(config);
+    // Simulate a producer that moved the tail and died before touching its slot.
+    m.word(TAIL).store(1, Ordering::Relaxed);
+    q.producer(2).try_send(b"after").unwrap();
+    let mut rx = q.consumer().unwrap();
+    let mut buf = [0u8; 48];
+    let got = rx
+        .recv_timeout(&mut buf, Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    assert_eq!(&buf[..got.len], b"after");
+    assert_eq!(rx.abandoned(), 1);
+}

@@ -1,0 +1,145 @@
+//! Across real processes: producers in child processes, one of which dies between claiming a
+//! slot and publishing it; nothing else is lost or reordered and the queue is not wedged.
+#![cfg(not(loom))]
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use venom_mpsc::{Config, Error, Queue};
+use venom_shm::testing::{
+    KillOnDrop, ShmGuard, arg_var, child_arg, child_role, spawn_self, unique_name,
+};
+use venom_shm::{Access, CreateOptions, ShmRegion};
+
+const WAIT: Duration = Duration::from_secs(30);
+const PER: u32 = 2_000;
+
+fn view(region: &ShmRegion) -> Queue<'_> {
+    // SAFETY: read-write mapping of `len` bytes while `region` lives; every process accesses
+    // it only through the queue.
+    unsafe { Queue::from_raw(region.as_ptr(), region.len()) }.unwrap()
+}
+
+fn send_numbered(q: &Queue<'_>, sender: u32, range: std::ops::Range<u32>) {
+    let tx = q.producer(sender);
+    for i in range {
+        loop {
+            match tx.try_send(&i.to_le_bytes()) {
+                Ok(()) => break,
+                Err(Error::Full) => std::thread::yield_now(),
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn producer_dying_mid_send_does_not_wedge_the_queue() {
+    const TEST: &str = "producer_dying_mid_send_does_not_wedge_the_queue";
+    match child_role().as_deref() {
+        Some("sender") => {
+            let region = ShmRegion::open(&child_arg("NAME"), Access::ReadWrite).unwrap();
+            let q = view(&region);
+            let id: u32 = child_arg("ID").parse().unwrap();
+            send_numbered(&q, id, 0..PER);
+            return;
+        }
+        Some("dier") => {
+            let region = ShmRegion::open(&child_arg("NAME"), Access::ReadWrite).unwrap();
+            let q = view(&region);
+            send_numbered(&q, 9, 0..10);
+            // Claim a slot, write half the message, die without publishing it.
+            let _ = q.producer(9).try_send_with(8, |slot| {
+                slot.write_at(0, &[0xEE; 4]).unwrap();
+                std::process::abort();
+            });
+            unreachable!();
+        }
+        _ => {}
+    }
+    let name = unique_name("mpsc_dead");
+    let _g = ShmGuard(name.clone());
+    let config = Config::new(64, 64);
+    let region =
+        ShmRegion::create(&name, config.region_size().unwrap(), CreateOptions::new()).unwrap();
+    // SAFETY: as in `view`, on the freshly created region.
+    let q = unsafe { Queue::init(region.as_ptr(), region.len(), config) }.unwrap();
+    let mut rx = q.consumer().unwrap();
+
+    let mut dier = KillOnDrop::spawn(
+        spawn_self(TEST, "dier")
+            .env(arg_var("NAME"), &name)
+            .stderr(Stdio::null()),
+    );
+    let mut senders: Vec<_> = (1..=2)
+        .map(|id| {
+            KillOnDrop::spawn(
+                spawn_self(TEST, "sender")
+                    .env(arg_var("NAME"), &name)
+                    .env(arg_var("ID"), id.to_string()),
+            )
+        })
+        .collect();
+
+    let mut next = std::collections::HashMap::<u32, u32>::new();
+    let mut buf = [0u8; 48];
+    let total = 2 * PER + 10;
+    for _ in 0..total {
+        let m = rx
+            .recv_timeout(&mut buf, Some(WAIT))
+            .expect("no message wedged the queue");
+        let i = u32::from_le_bytes(buf[..4].try_into().unwrap());
+        let want = next.entry(m.sender).or_default();
+        assert_eq!(
+            i, *want,
+            "sender {}: lost, duplicated or reordered",
+            m.sender
+        );
+        assert_eq!(m.len, 4);
+        *want += 1;
+    }
+    assert!(!dier.wait_timeout(WAIT).expect("dier died").success());
+    for s in &mut senders {
+        assert!(s.wait_timeout(WAIT).expect("sender finishes").success());
+    }
+    // The half-written message is skipped, not delivered.
+    assert_eq!(rx.try_recv(&mut buf), Ok(None));
+    assert_eq!(rx.abandoned(), 1);
+    assert_eq!(next.get(&9), Some(&10));
+}
+
+/// A consumer process that dies hands its role (and its position) to the next consumer.
+#[test]
+fn consumer_role_passes_after_its_holder_dies() {
+    if child_role().as_deref() == Some("consumer") {
+        let region = ShmRegion::open(&child_arg("NAME"), Access::ReadWrite).unwrap();
+        let q = view(&region);
+        let mut rx = q.consumer().unwrap();
+        let mut buf = [0u8; 48];
+        let m = rx.try_recv(&mut buf).unwrap().unwrap();
+        assert_eq!(&buf[..m.len], b"one");
+        std::process::abort(); // dies holding the role
+    }
+    let name = unique_name("mpsc_role");
+    let _g = ShmGuard(name.clone());
+    let config = Config::new(4, 64);
+    let region =
+        ShmRegion::create(&name, config.region_size().unwrap(), CreateOptions::new()).unwrap();
+    // SAFETY: as in `view`.
+    let q = unsafe { Queue::init(region.as_ptr(), region.len(), config) }.unwrap();
+    q.producer(1).try_send(b"one").unwrap();
+    q.producer(1).try_send(b"two").unwrap();
+    let mut child = KillOnDrop::spawn(
+        spawn_self("consumer_role_passes_after_its_holder_dies", "consumer")
+            .env(arg_var("NAME"), &name)
+            .stderr(Stdio::null()),
+    );
+    let pid = child.id();
+    assert!(!child.wait_timeout(WAIT).expect("child dies").success());
+    assert_eq!(q.consumer_pid(), Some(pid));
+    let mut rx = q.consumer().unwrap();
+    let mut buf = [0u8; 48];
+    let m = rx.try_recv(&mut buf).unwrap().unwrap();
+    assert_eq!(&buf[..m.len], b"two");
+    assert!(matches!(q.consumer(), Err(Error::ConsumerBusy { .. })));
+}
