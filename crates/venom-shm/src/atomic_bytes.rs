@@ -24,6 +24,9 @@ const W: usize = 8;
 
 /// A 64-bit atomic word: `core`'s, or loom's under `cfg(loom)`.
 pub trait AtomicWord {
+    /// Whether this is `core::sync::atomic::AtomicU64` (8 bytes of plain memory, which the
+    /// bulk copy may address directly); loom's atomics are not.
+    const IS_CORE: bool = false;
     /// `load(Relaxed)`.
     fn load_relaxed(&self) -> u64;
     /// `store(v, Relaxed)`.
@@ -31,6 +34,7 @@ pub trait AtomicWord {
 }
 
 impl AtomicWord for core::sync::atomic::AtomicU64 {
+    const IS_CORE: bool = true;
     #[inline(always)]
     fn load_relaxed(&self) -> u64 {
         self.load(core::sync::atomic::Ordering::Relaxed)
@@ -51,6 +55,121 @@ impl AtomicWord for loom::sync::atomic::AtomicU64 {
     }
 }
 
+/// Copies `len` bytes from `src` to `dst` with vector moves (32-byte AVX2 when the CPU has it,
+/// else 16-byte SSE2, part of every x86-64) and `rep movsb` for the last bytes, for word
+/// arrays in memory other processes may access concurrently.
+///
+/// # Why this is sound
+/// The copy is one `asm!` block, opaque to the compiler: Rust's rules treat it as code that
+/// could have been written in Rust, here a loop of per-byte `Relaxed` atomic loads from `src`
+/// and stores to `dst`, and it behaves so on the hardware too: every byte access x86 makes is
+/// single-copy atomic, vector moves and `rep movsb` make no other kind of access (a wide move
+/// is not atomic as a whole, which nothing here needs), and nothing outside the two ranges is
+/// read or written. A concurrent store by another thread or process is therefore a race
+/// between atomics, never a data race in the language sense: each byte read is some byte that
+/// was stored there, and the seqlock's or queue's sequence check discards any copy that
+/// overlapped a write. Both readers and writers move shared bytes only through this routine or
+/// through `AtomicU64` loads and stores, so no shared byte is ever accessed by plain Rust code.
+/// The private side is the caller's own buffer, borrowed exclusively for the duration.
+///
+/// Measured on this project's machine (divan, `seqlock_copy`): the word-by-word `AtomicU64`
+/// loop reached about 0.35× of `copy_from_slice` from 4 KiB to 4 MiB, `rep movsb` alone about
+/// 0.5× at 256 KiB; the vector loop is what `memcpy` itself runs.
+///
+/// # Safety
+/// `src` is valid for reads and `dst` for writes of `len` bytes, the ranges do not overlap,
+/// and each is either the caller's exclusively borrowed buffer or atomically accessed shared
+/// memory.
+#[cfg(all(target_arch = "x86_64", not(loom)))]
+#[inline]
+unsafe fn bulk_copy(src: *const u8, dst: *mut u8, len: usize) {
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the caller guarantees both ranges. With at least 128 bytes, the first 32
+        // are moved and both pointers advance by 1..=32 so the destination is 32-aligned
+        // (still inside the ranges: 32 <= len); the loop moves 128 bytes while at least 128
+        // remain (unaligned loads are fine at any alignment), then `rep movsb`
+        // moves the rest forward (the direction flag is clear on entry to `asm!`); exactly
+        // `src..src+len` is read and `dst..dst+len` written. AVX2 was detected at run time;
+        // `vzeroupper` leaves the upper halves clean for SSE code that follows.
+        unsafe {
+            core::arch::asm!(
+                "cmp rcx, 128",
+                "jb 3f",
+                // Copy the first 32 bytes, then step forward so the destination is 32-byte
+                // aligned (the bytes stepped over are copied again below: harmless).
+                "vmovdqu ymm0, [rsi]",
+                "vmovdqu [rdi], ymm0",
+                "mov rax, rdi",
+                "neg rax",
+                "and rax, 31",
+                "add rsi, rax",
+                "add rdi, rax",
+                "sub rcx, rax",
+                "cmp rcx, 128",
+                "jb 4f",
+                "2:",
+                "vmovdqu ymm0, [rsi]",
+                "vmovdqu ymm1, [rsi + 32]",
+                "vmovdqu ymm2, [rsi + 64]",
+                "vmovdqu ymm3, [rsi + 96]",
+                "vmovdqu [rdi], ymm0",
+                "vmovdqu [rdi + 32], ymm1",
+                "vmovdqu [rdi + 64], ymm2",
+                "vmovdqu [rdi + 96], ymm3",
+                "add rsi, 128",
+                "add rdi, 128",
+                "sub rcx, 128",
+                "cmp rcx, 128",
+                "jae 2b",
+                "4:",
+                "vzeroupper",
+                "3:",
+                "rep movsb",
+                inout("rcx") len => _,
+                inout("rsi") src => _,
+                inout("rdi") dst => _,
+                out("rax") _,
+                out("ymm0") _, out("ymm1") _, out("ymm2") _, out("ymm3") _,
+                options(nostack)
+            );
+        }
+    } else {
+        // SAFETY: as above, with 64-byte SSE2 steps (SSE2 is part of x86-64).
+        unsafe {
+            core::arch::asm!(
+                "cmp rcx, 64",
+                "jb 3f",
+                "2:",
+                "movdqu xmm0, [rsi]",
+                "movdqu xmm1, [rsi + 16]",
+                "movdqu xmm2, [rsi + 32]",
+                "movdqu xmm3, [rsi + 48]",
+                "movdqu [rdi], xmm0",
+                "movdqu [rdi + 16], xmm1",
+                "movdqu [rdi + 32], xmm2",
+                "movdqu [rdi + 48], xmm3",
+                "add rsi, 64",
+                "add rdi, 64",
+                "sub rcx, 64",
+                "cmp rcx, 64",
+                "jae 2b",
+                "3:",
+                "rep movsb",
+                inout("rcx") len => _,
+                inout("rsi") src => _,
+                inout("rdi") dst => _,
+                out("xmm0") _, out("xmm1") _, out("xmm2") _, out("xmm3") _,
+                options(nostack)
+            );
+        }
+    }
+}
+
+/// Copies at and above this many bytes use the vector loop; below, a few word loads are
+/// cheaper than its set-up.
+#[cfg(all(target_arch = "x86_64", not(loom)))]
+const BULK_MIN: usize = 256;
+
 /// Copies `dst.len()` bytes starting at byte `offset` of `words` into `dst`.
 ///
 /// # Panics
@@ -62,6 +181,20 @@ pub fn load_bytes<A: AtomicWord>(words: &[A], offset: usize, dst: &mut [u8]) {
             .checked_add(dst.len())
             .is_some_and(|end| end <= words.len() * W)
     );
+    #[cfg(all(target_arch = "x86_64", not(loom)))]
+    if dst.len() >= BULK_MIN && A::IS_CORE {
+        // SAFETY: `offset + len` lies within `words` (asserted), which are plain
+        // `AtomicU64`s (`IS_CORE`); `dst` is the caller's exclusive buffer and cannot overlap
+        // words borrowed shared; every access to the words is atomic, see `bulk_copy`.
+        unsafe {
+            bulk_copy(
+                words.as_ptr().cast::<u8>().add(offset),
+                dst.as_mut_ptr(),
+                dst.len(),
+            );
+        }
+        return;
+    }
     if dst.is_empty() {
         return;
     }
@@ -101,6 +234,20 @@ pub fn store_bytes<A: AtomicWord>(words: &[A], offset: usize, src: &[u8]) {
             .checked_add(src.len())
             .is_some_and(|end| end <= words.len() * W)
     );
+    #[cfg(all(target_arch = "x86_64", not(loom)))]
+    if src.len() >= BULK_MIN && A::IS_CORE {
+        // SAFETY: `offset + len` lies within `words` (asserted), plain `AtomicU64`s whose
+        // interior mutability allows writing through a pointer derived from `&[A]`; `src` is
+        // a distinct, immutably borrowed buffer; see `bulk_copy` for atomicity.
+        unsafe {
+            bulk_copy(
+                src.as_ptr(),
+                words.as_ptr().cast::<u8>().cast_mut().add(offset),
+                src.len(),
+            );
+        }
+        return;
+    }
     if src.is_empty() {
         return;
     }
@@ -148,15 +295,17 @@ mod tests {
 
     #[test]
     fn every_offset_and_length_round_trips() {
-        let words: Vec<AtomicU64> = (0..6).map(|_| AtomicU64::new(0)).collect();
-        let bytes: Vec<u8> = (1..=48).collect();
-        for offset in 0..48 {
-            for len in 0..=48 - offset {
+        // Long enough for both the word path and the bulk path.
+        const N: usize = 640;
+        let words: Vec<AtomicU64> = (0..N / 8).map(|_| AtomicU64::new(0)).collect();
+        let bytes: Vec<u8> = (0..N).map(|i| (i * 7 + 1) as u8).collect();
+        for offset in (0..N).step_by(13).chain([0, 1, 7, 8]) {
+            for len in (0..=N - offset).step_by(11).chain([N - offset]) {
                 for w in &words {
                     w.store(u64::MAX, Ordering::Relaxed);
                 }
                 store_bytes(&words, offset, &bytes[..len]);
-                let mut all = [0u8; 48];
+                let mut all = [0u8; N];
                 load_bytes(&words, 0, &mut all);
                 assert!(all[..offset].iter().all(|&b| b == 0xff), "{offset} {len}");
                 assert_eq!(&all[offset..offset + len], &bytes[..len]);
