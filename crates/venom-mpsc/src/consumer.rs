@@ -24,6 +24,9 @@ pub const STUCK_BOUND: Duration = Duration::from_millis(2);
 /// died and will then never ring the doorbell).
 const PENDING_POLL: Duration = Duration::from_millis(1);
 
+/// An empty-looking head is checked against the tail once per this many polls.
+const TAIL_CHECK_EVERY: u32 = 64;
+
 /// Polls of an empty queue before a blocking receive goes to sleep.
 #[cfg(not(loom))]
 const RECV_SPINS: u32 = 512;
@@ -47,6 +50,9 @@ pub struct Consumer<'a> {
     head: u64,
     /// Where the consumer has been waiting, and since when.
     stall: Option<(u64, u64, Stopwatch)>,
+    /// Polls that found the head slot free (the tail is read only every
+    /// `TAIL_CHECK_EVERY`-th time).
+    free_polls: u32,
     abandoned: u64,
     corrupt: u64,
 }
@@ -80,6 +86,7 @@ impl<'a> Queue<'a> {
             queue: *self,
             head: self.header.consumer.head.load(Ordering::Relaxed),
             stall: None,
+            free_polls: 0,
             abandoned: 0,
             corrupt: 0,
         })
@@ -207,6 +214,8 @@ impl<'a> Consumer<'a> {
         }
         let bell = &self.queue.header.doorbell;
         loop {
+            // Make this poll look at the tail, so a dead claim is noticed between naps.
+            self.free_polls = TAIL_CHECK_EVERY - 1;
             if self.peek()? {
                 return Ok(());
             }
@@ -279,8 +288,13 @@ impl<'a> Consumer<'a> {
                     }));
                 }
                 Some((l, State::Free)) if l == lap => {
-                    if q.header.tail.tail.load(Ordering::Relaxed) <= pos {
-                        self.stall = None;
+                    // Usually just empty. Reading the tail to tell "empty" from "claimed, not
+                    // started" would pull the producers' hottest cache line over on every
+                    // poll, so look only after many polls found this slot free.
+                    self.free_polls = self.free_polls.wrapping_add(1);
+                    if self.free_polls % TAIL_CHECK_EVERY != 0
+                        || q.header.tail.tail.load(Ordering::Relaxed) <= pos
+                    {
                         return Ok(Next::Empty);
                     }
                     // Claimed but not started: void the claim if it stays so.
