@@ -1,1 +1,73 @@
-//! The daemon/shell channel: latest-value data, commands and request/response over one shared-memory region.
+//! VenomMemory: same-host IPC over POSIX shared memory.
+//!
+//! One **daemon** ([`DaemonChannel`]) creates a named channel and publishes latest-value data
+//! that any number of **shells** ([`ShellChannel`]) read without locks; shells send commands
+//! and make requests that the daemon answers to the requesting shell alone.
+//!
+//! * [`DaemonChannel`]: `create`, `write_data`, `try_recv_command`, `run`, `reply`, stats.
+//! * [`ShellChannel`]: `connect`, `read_data`, `try_send_command`, `request`, waits.
+//! * [`ChannelConfig`] (the seed's three fields) and [`ChannelBuilder`] (everything else).
+//! * [`Error`]: what went wrong, in variants a caller can act on.
+//!
+//! ```
+//! use venom_channel::{ChannelConfig, DaemonChannel, ShellChannel};
+//! # let name = venom_shm::testing::unique_name("doc_channel");
+//! let daemon = DaemonChannel::create(&name, ChannelConfig::default())?;
+//! daemon.write_data(b"state v1")?;
+//!
+//! let shell = ShellChannel::connect(&name)?; // usually another process
+//! let mut buf = [0u8; 64];
+//! let n = shell.read_data(&mut buf);
+//! assert_eq!(&buf[..n], b"state v1");
+//!
+//! shell.try_send_command(b"PING")?;
+//! let mut cmd = [0u8; 64];
+//! let (client, len) = daemon.try_recv_command(&mut cmd).unwrap();
+//! assert_eq!((client, &cmd[..len]), (shell.client_id(), &b"PING"[..]));
+//! # Ok::<(), venom_channel::Error>(())
+//! ```
+//!
+//! # Copying rules
+//! No call copies part of a message into a caller's buffer. Each reports the length needed
+//! instead ([`Error::BufferTooSmall`]) and loses nothing, except the seed signatures that have
+//! no room for an error: [`ShellChannel::read_data`] returns 0 (the data stays readable), and
+//! [`DaemonChannel::try_recv_command`] drops a command longer than the buffer and counts it
+//! in [`Stats::dropped`].
+
+mod config;
+mod daemon;
+mod error;
+mod layout;
+mod shell;
+mod views;
+
+pub use config::{ChannelBuilder, ChannelConfig, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SPIN};
+pub use daemon::{Command, CommandView, DaemonChannel, Stats, StopHandle};
+pub use error::{Error, Result};
+pub use layout::{ABI_MARKER, HEADER_SIZE, LAYOUT_VERSION, MAGIC};
+pub use shell::ShellChannel;
+pub use venom_seqlock::Snapshot;
+
+impl ChannelBuilder {
+    /// Creates the channel `name` with this tuning (see [`DaemonChannel::create`]).
+    ///
+    /// # Errors
+    /// As [`DaemonChannel::create`].
+    pub fn create(&self, name: &str) -> Result<DaemonChannel> {
+        DaemonChannel::create_with(name, self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn handles_are_send_and_sync() {
+        assert_send_sync::<DaemonChannel>();
+        assert_send_sync::<ShellChannel>();
+        assert_send_sync::<StopHandle>();
+    }
+}

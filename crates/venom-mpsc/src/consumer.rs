@@ -184,7 +184,8 @@ impl<'a> Consumer<'a> {
     }
 
     /// Copies the next message into `buf`, sleeping on the doorbell when the queue is empty,
-    /// for at most `timeout` (`None`: no limit).
+    /// for at most `timeout` (`None`: no limit). Returns [`Error::Timeout`] early if the
+    /// doorbell is rung without a message ([`Queue::ring`]).
     ///
     /// # Errors
     /// [`Error::Timeout`], and those of [`try_recv`](Self::try_recv).
@@ -240,6 +241,10 @@ impl<'a> Consumer<'a> {
             };
             wait::futex_wait(&bell.futex, ticket, nap);
             bell.sleeping.store(0, Ordering::Relaxed);
+            // Rung without a message (`Queue::ring`): let the caller look at its own state.
+            if bell.futex.load(Ordering::Relaxed) != ticket && !self.peek()? {
+                return Err(Error::Timeout);
+            }
         }
     }
 

@@ -275,6 +275,15 @@ impl<'a> Queue<'a> {
         }
     }
 
+    /// Wakes the consumer if it sleeps on the doorbell, without sending anything (for a
+    /// shutdown request, for instance: the consumer's blocking receive returns and its caller
+    /// checks its own flags). Always makes the wake system call.
+    pub fn ring(&self) {
+        let bell = &self.header.doorbell;
+        bell.futex.fetch_add(1, Ordering::Release);
+        wait::futex_wake_all(&bell.futex);
+    }
+
     /// A producer that sends as `sender` (an id of the caller's choosing, delivered with each
     /// message, e.g. a client id).
     pub fn producer(&self, sender: u32) -> Producer<'a> {

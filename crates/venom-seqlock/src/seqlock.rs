@@ -445,6 +445,15 @@ impl<'a> Seqlock<'a> {
         }
     }
 
+    /// Wakes every reader sleeping in [`wait_for_change`](Self::wait_for_change) without
+    /// writing (their wait returns only when the version changed or it times out, so this is
+    /// for callers that also watch a flag of their own, such as a channel's closed state).
+    pub fn wake_waiters(&self) {
+        let notify = &self.header.notify;
+        notify.futex.fetch_add(1, Ordering::Release);
+        wait::futex_wake_all(&notify.futex);
+    }
+
     /// Blocks until the version differs from `since` and returns the new version; spins
     /// briefly, then sleeps on the futex word. `None` waits without limit.
     ///

@@ -1,0 +1,165 @@
+//! The channel's shared layout and its validation. See `docs/ARCHITECTURE.md` for the table.
+//!
+//! ```text
+//! 0        ChannelHeader (128 B)
+//! data     venom-seqlock: the latest-value data (data_slots slots of data_size bytes)
+//! queue    venom-mpsc: the command queue (cmd_slots slots of cmd_slot_size bytes)
+//! registry max_clients × 64 B: pid holding the entry (0 = free), generation
+//! mailbox  max_clients × venom-seqlock (one slot): the reply to that client's last request
+//! ```
+
+use crate::error::{Error, Result};
+use std::sync::atomic::{AtomicU32, AtomicU64};
+
+/// "VNOM".
+pub const MAGIC: u32 = 0x564E_4F4D;
+/// Version of the channel layout.
+pub const LAYOUT_VERSION: u32 = 1;
+/// Pointer width and byte order of this build: `0x0102_03ww` in native byte order, `ww` the
+/// pointer width in bytes. A process of another byte order reads it reversed.
+pub const ABI_MARKER: u32 = 0x0102_0300 | (core::mem::size_of::<usize>() as u32);
+/// Bytes of the channel header.
+pub const HEADER_SIZE: usize = 128;
+/// Bytes of one client-registry entry.
+pub(crate) const REGISTRY_ENTRY_SIZE: usize = 64;
+/// Bytes a command message carries before the command itself: the request id (0: none).
+pub(crate) const COMMAND_PREFIX: usize = 8;
+/// Bytes a reply carries before the reply itself: request id, status, length needed.
+pub(crate) const REPLY_PREFIX: usize = 16;
+
+pub(crate) const STATE_READY: u32 = 1;
+pub(crate) const STATE_CLOSED: u32 = 2;
+
+pub(crate) const REPLY_OK: u32 = 0;
+pub(crate) const REPLY_TOO_LARGE: u32 = 1;
+
+/// The channel header.
+#[repr(C, align(64))]
+#[derive(Debug)]
+pub(crate) struct ChannelHeader {
+    pub(crate) magic: AtomicU32,
+    pub(crate) layout_version: AtomicU32,
+    pub(crate) abi: AtomicU32,
+    pub(crate) state: AtomicU32,
+    pub(crate) daemon_pid: AtomicU32,
+    pub(crate) max_clients: AtomicU32,
+    pub(crate) total_size: AtomicU64,
+    pub(crate) data_offset: AtomicU64,
+    pub(crate) queue_offset: AtomicU64,
+    pub(crate) registry_offset: AtomicU64,
+    pub(crate) mailbox_offset: AtomicU64,
+    pub(crate) data_size: AtomicU64,
+    pub(crate) mailbox_stride: AtomicU64,
+    pub(crate) response_size: AtomicU32,
+    pub(crate) data_slots: AtomicU32,
+    pub(crate) cmd_slots: AtomicU32,
+    pub(crate) cmd_slot_size: AtomicU32,
+}
+
+const _: () = {
+    use core::mem::{offset_of, size_of};
+    assert!(size_of::<ChannelHeader>() == HEADER_SIZE);
+    assert!(offset_of!(ChannelHeader, magic) == 0);
+    assert!(offset_of!(ChannelHeader, layout_version) == 4);
+    assert!(offset_of!(ChannelHeader, abi) == 8);
+    assert!(offset_of!(ChannelHeader, state) == 12);
+    assert!(offset_of!(ChannelHeader, daemon_pid) == 16);
+    assert!(offset_of!(ChannelHeader, max_clients) == 20);
+    assert!(offset_of!(ChannelHeader, total_size) == 24);
+    assert!(offset_of!(ChannelHeader, data_offset) == 32);
+    assert!(offset_of!(ChannelHeader, queue_offset) == 40);
+    assert!(offset_of!(ChannelHeader, registry_offset) == 48);
+    assert!(offset_of!(ChannelHeader, mailbox_offset) == 56);
+    assert!(offset_of!(ChannelHeader, data_size) == 64);
+    assert!(offset_of!(ChannelHeader, mailbox_stride) == 72);
+    assert!(offset_of!(ChannelHeader, response_size) == 80);
+    assert!(offset_of!(ChannelHeader, data_slots) == 84);
+    assert!(offset_of!(ChannelHeader, cmd_slots) == 88);
+    assert!(offset_of!(ChannelHeader, cmd_slot_size) == 92);
+    assert!(size_of::<RegistryEntry>() == REGISTRY_ENTRY_SIZE);
+};
+
+/// One client-registry entry.
+#[repr(C, align(64))]
+#[derive(Debug)]
+pub(crate) struct RegistryEntry {
+    /// Pid of the shell holding the entry, 0 if free.
+    pub(crate) pid: AtomicU32,
+    /// Bumped on every claim: request ids carry it, so replies to an earlier holder's requests
+    /// are never taken for the new holder's.
+    pub(crate) generation: AtomicU32,
+}
+
+/// Every size of a channel; the offsets follow from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Geometry {
+    pub(crate) data_size: usize,
+    pub(crate) data_slots: u32,
+    pub(crate) cmd_slots: u32,
+    pub(crate) cmd_slot_size: u32,
+    pub(crate) max_clients: u32,
+    pub(crate) response_size: usize,
+}
+
+/// Where everything is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Layout {
+    pub(crate) geometry: Geometry,
+    pub(crate) data_offset: usize,
+    pub(crate) data_len: usize,
+    pub(crate) queue_offset: usize,
+    pub(crate) queue_len: usize,
+    pub(crate) registry_offset: usize,
+    pub(crate) mailbox_offset: usize,
+    pub(crate) mailbox_stride: usize,
+    pub(crate) total: usize,
+}
+
+impl Geometry {
+    pub(crate) fn data_config(&self) -> venom_seqlock::Config {
+        venom_seqlock::Config::multi(self.data_size, self.data_slots)
+    }
+    pub(crate) fn queue_config(&self) -> venom_mpsc::Config {
+        venom_mpsc::Config::new(self.cmd_slots, self.cmd_slot_size)
+    }
+    pub(crate) fn mailbox_config(&self) -> venom_seqlock::Config {
+        venom_seqlock::Config::single(self.response_size + REPLY_PREFIX)
+    }
+
+    /// Computes the layout, with overflow checks.
+    pub(crate) fn layout(&self) -> Result<Layout> {
+        let corrupt = |reason| Error::Corrupt { reason };
+        if self.max_clients == 0 || self.max_clients > 65_536 {
+            return Err(corrupt("max_clients must be 1..=65536"));
+        }
+        if self.cmd_slot_size as usize <= COMMAND_PREFIX + venom_mpsc::SLOT_HEADER_SIZE {
+            return Err(corrupt("command slots too small"));
+        }
+        let data_len = self.data_config().region_size()?;
+        let queue_len = self.queue_config().region_size().map_err(Error::from)?;
+        let mailbox_stride = self.mailbox_config().region_size()?;
+        let data_offset = HEADER_SIZE;
+        let add = |a: usize, b: usize| a.checked_add(b).ok_or(corrupt("size overflows"));
+        let queue_offset = add(data_offset, data_len)?;
+        let registry_offset = add(queue_offset, queue_len)?;
+        let mailbox_offset = add(
+            registry_offset,
+            (self.max_clients as usize) * REGISTRY_ENTRY_SIZE,
+        )?;
+        let mailboxes = mailbox_stride
+            .checked_mul(self.max_clients as usize)
+            .ok_or(corrupt("size overflows"))?;
+        let total = add(mailbox_offset, mailboxes)?;
+        Ok(Layout {
+            geometry: *self,
+            data_offset,
+            data_len,
+            queue_offset,
+            queue_len,
+            registry_offset,
+            mailbox_offset,
+            mailbox_stride,
+            total,
+        })
+    }
+}
