@@ -48,6 +48,9 @@ struct Counters {
     commands: AtomicU64,
     requests: AtomicU64,
     dropped: AtomicU64,
+    /// The consumer's count, copied whenever it is used (so `stats` never waits for a
+    /// `run` that holds the consumer while it sleeps).
+    abandoned: AtomicU64,
 }
 
 /// What the daemon has done so far (this handle's view).
@@ -64,6 +67,32 @@ pub struct Stats {
     pub dropped: u64,
     /// Commands whose sender died mid-send (skipped, never delivered).
     pub abandoned: u64,
+}
+
+/// The locked consumer; publishes its abandoned count when released.
+struct ConsumerGuard<'d> {
+    guard: MutexGuard<'d, Consumer<'static>>,
+    abandoned: &'d AtomicU64,
+}
+
+impl core::ops::Deref for ConsumerGuard<'_> {
+    type Target = Consumer<'static>;
+    fn deref(&self) -> &Self::Target {
+        &self.guard
+    }
+}
+
+impl core::ops::DerefMut for ConsumerGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.guard
+    }
+}
+
+impl Drop for ConsumerGuard<'_> {
+    fn drop(&mut self) {
+        self.abandoned
+            .store(self.guard.abandoned(), Ordering::Relaxed);
+    }
 }
 
 /// The next message, split into its queue slot and what its prefix says.
@@ -258,13 +287,17 @@ impl DaemonChannel {
         self.inner.views.data.version()
     }
 
-    fn consumer(&self) -> MutexGuard<'_, Consumer<'static>> {
+    fn consumer(&self) -> ConsumerGuard<'_> {
         // A poisoned lock only means another thread panicked while receiving; the consumer's
         // state lives in shared memory and stays consistent.
-        self.inner
-            .consumer
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        ConsumerGuard {
+            guard: self
+                .inner
+                .consumer
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+            abandoned: &self.inner.stats.abandoned,
+        }
     }
 
     /// Receives the next command into `buf` without blocking (the seed's API).
@@ -435,7 +468,7 @@ impl DaemonChannel {
             commands: s.commands.load(Ordering::Relaxed),
             requests: s.requests.load(Ordering::Relaxed),
             dropped: s.dropped.load(Ordering::Relaxed),
-            abandoned: self.consumer().abandoned(),
+            abandoned: s.abandoned.load(Ordering::Relaxed),
         }
     }
 }
