@@ -106,9 +106,7 @@ fn corrupt_header_fields_each_have_their_error() {
         } else {
             u64::from(word32(&d, offset).swap(value as u32, Ordering::Relaxed))
         };
-        let got = ShellChannel::connect(&name)
-            .err()
-            .expect("connect must fail");
+        let got = ShellChannel::connect(&name).expect_err("connect must fail");
         assert!(want(&got), "offset {offset}: {got:?}");
         if wide {
             word64(&d, offset).store(old, Ordering::Relaxed);

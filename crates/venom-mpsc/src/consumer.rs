@@ -227,6 +227,12 @@ impl<'a> Consumer<'a> {
             // SYNC POINT: pairs with the producer's fence-released bump of the futex word: a
             // ticket taken after a ring comes with that ring's message.
             let ticket = bell.futex.load(Ordering::Acquire);
+            // A ring that came before our ticket would not wake us: look for it now (a ticket
+            // that includes the ring's bump also shows its flag).
+            if bell.rung.swap(0, Ordering::Relaxed) != 0 && !self.peek()? {
+                bell.sleeping.store(0, Ordering::Relaxed);
+                return Err(Error::Timeout);
+            }
             let ready = self.peek()?;
             let remaining = deadline.remaining();
             if ready || remaining == Some(Duration::ZERO) {
@@ -242,7 +248,7 @@ impl<'a> Consumer<'a> {
             wait::futex_wait(&bell.futex, ticket, nap);
             bell.sleeping.store(0, Ordering::Relaxed);
             // Rung without a message (`Queue::ring`): let the caller look at its own state.
-            if bell.futex.load(Ordering::Relaxed) != ticket && !self.peek()? {
+            if bell.rung.swap(0, Ordering::Relaxed) != 0 && !self.peek()? {
                 return Err(Error::Timeout);
             }
         }

@@ -11,6 +11,7 @@
 //! | 136 | `consumer: u32` | consumer (CAS) | pid holding the consumer role, 0 = none |
 //! | 192 | `futex: u32` | producers | bumped to wake the consumer |
 //! | 196 | `sleeping: u32` | consumer | 1 while the consumer is (about to be) asleep |
+//! | 200 | `rung: u32` | anyone | 1 after `Queue::ring`: wake the consumer without a message |
 //! | 256 + i·slot_size | slot i: `state: u64` | both | see below |
 //! | +8 | `meta: u64` | producer | message length (bits 0–30), cancelled (bit 31), sender id (high 32) |
 //! | +16 | payload | producer | `slot_size − 16` bytes, copied as 64-bit atomics |
@@ -109,6 +110,7 @@ pub(crate) struct ConsumerLine {
 pub(crate) struct Doorbell {
     pub(crate) futex: AtomicU32,
     pub(crate) sleeping: AtomicU32,
+    pub(crate) rung: AtomicU32,
 }
 
 /// The queue header.
@@ -145,6 +147,7 @@ const _: () = {
     assert!(offset_of!(Header, doorbell) == 192);
     assert!(offset_of!(Doorbell, futex) == 0);
     assert!(offset_of!(Doorbell, sleeping) == 4);
+    assert!(offset_of!(Doorbell, rung) == 8);
     assert!(size_of::<SlotHeader>() == SLOT_HEADER_SIZE);
     assert!(offset_of!(SlotHeader, state) == 0);
     assert!(offset_of!(SlotHeader, meta) == 8);
@@ -170,6 +173,7 @@ impl Header {
             doorbell: Doorbell {
                 futex: AtomicU32::new(0),
                 sleeping: AtomicU32::new(0),
+                rung: AtomicU32::new(0),
             },
         }
     }

@@ -178,6 +178,7 @@ impl<'a> Queue<'a> {
         h.consumer.consumer.store(0, Ordering::Relaxed);
         h.doorbell.futex.store(0, Ordering::Relaxed);
         h.doorbell.sleeping.store(0, Ordering::Relaxed);
+        h.doorbell.rung.store(0, Ordering::Relaxed);
         for pos in 0..u64::from(shape.capacity) {
             let (sh, _) = q.slot(pos);
             sh.state.store(encode(0, State::Free), Ordering::Relaxed);
@@ -280,6 +281,7 @@ impl<'a> Queue<'a> {
     /// checks its own flags). Always makes the wake system call.
     pub fn ring(&self) {
         let bell = &self.header.doorbell;
+        bell.rung.store(1, Ordering::Relaxed);
         bell.futex.fetch_add(1, Ordering::Release);
         wait::futex_wake_all(&bell.futex);
     }
