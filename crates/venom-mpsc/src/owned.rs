@@ -17,9 +17,7 @@ use crate::queue::Queue;
 #[derive(Debug)]
 pub struct OwnedQueue {
     #[cfg(not(loom))]
-    ptr: core::ptr::NonNull<u8>,
-    #[cfg(not(loom))]
-    layout: std::alloc::Layout,
+    memory: venom_shm::HeapRegion,
     #[cfg(loom)]
     header: Box<crate::layout::Header>,
     #[cfg(loom)]
@@ -36,13 +34,6 @@ pub(crate) struct OwnedSlot {
     pub(crate) words: Box<[crate::sync::AtomicU64]>,
 }
 
-// SAFETY: the buffer is owned and accessed only through atomics, like `Box<[AtomicU64]>`.
-#[cfg(not(loom))]
-unsafe impl Send for OwnedQueue {}
-// SAFETY: as for `Send`: shared access is atomic-only.
-#[cfg(not(loom))]
-unsafe impl Sync for OwnedQueue {}
-
 impl OwnedQueue {
     /// Allocates an empty queue of the given shape.
     ///
@@ -51,25 +42,11 @@ impl OwnedQueue {
     #[cfg(not(loom))]
     pub fn new(config: Config) -> Result<Self> {
         let shape = config.checked()?;
-        let layout = std::alloc::Layout::from_size_align(shape.total, 64).map_err(|_| {
-            crate::Error::InvalidGeometry {
-                reason: "size overflows the address space",
-            }
-        })?;
-        // SAFETY: `layout` has a non-zero size (the header alone is 256 bytes).
-        let raw = unsafe { std::alloc::alloc_zeroed(layout) };
-        let Some(ptr) = core::ptr::NonNull::new(raw) else {
-            std::alloc::handle_alloc_error(layout);
-        };
+        let memory = venom_shm::HeapRegion::new_zeroed(shape.total);
         // SAFETY: fresh, exclusively owned, 64-aligned allocation of `shape.total` bytes, only
-        // ever accessed through the returned views (atomics).
-        let pid = unsafe { Queue::init(ptr.as_ptr(), shape.total, config) }?.pid;
-        Ok(Self {
-            ptr,
-            layout,
-            shape,
-            pid,
-        })
+        // ever accessed through views (atomics), and kept in `self` as long as they live.
+        let pid = unsafe { Queue::init(memory.as_ptr(), shape.total, config) }?.pid;
+        Ok(Self { memory, shape, pid })
     }
 
     /// Allocates an empty queue of the given shape (loom build).
@@ -104,7 +81,7 @@ impl OwnedQueue {
         {
             // SAFETY: the allocation is 64-aligned, `shape.total` bytes long, initialised by
             // `new`, and lives as long as the borrow of `self`.
-            unsafe { Queue::from_parts(self.ptr.as_ptr(), self.shape, self.pid) }
+            unsafe { Queue::from_parts(self.memory.as_ptr(), self.shape, self.pid) }
         }
         #[cfg(loom)]
         {
@@ -115,13 +92,5 @@ impl OwnedQueue {
                 pid: self.pid,
             }
         }
-    }
-}
-
-#[cfg(not(loom))]
-impl Drop for OwnedQueue {
-    fn drop(&mut self) {
-        // SAFETY: allocated in `new` with exactly this layout; no view outlives `self`.
-        unsafe { std::alloc::dealloc(self.ptr.as_ptr(), self.layout) };
     }
 }

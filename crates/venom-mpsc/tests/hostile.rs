@@ -4,36 +4,34 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use venom_shm::HeapRegion;
+use venom_shm::testing::Words;
+
 use venom_mpsc::{Config, Error, Queue};
 
-struct Mem(Vec<Line>);
-
-#[repr(C, align(64))]
-struct Line([AtomicU64; 8]);
+struct Mem {
+    heap: HeapRegion,
+}
 
 impl Mem {
     fn new(bytes: usize) -> Self {
-        Mem((0..bytes.div_ceil(64))
-            .map(|_| Line(Default::default()))
-            .collect())
+        Mem {
+            heap: HeapRegion::new_zeroed(bytes),
+        }
     }
     fn len(&self) -> usize {
-        self.0.len() * 64
+        self.heap.len()
     }
     fn ptr(&self) -> *mut u8 {
-        self.0.as_ptr() as *mut u8
+        self.heap.as_ptr()
     }
     fn word(&self, off: usize) -> &AtomicU64 {
-        &self.0[off / 64].0[(off % 64) / 8]
+        Words::of_heap(&self.heap).u64(off)
     }
     fn set_u32(&self, off: usize, v: u32) {
-        let w = self.word(off & !7);
-        let shift = (off % 8) * 8;
-        let old = w.load(Ordering::Relaxed);
-        w.store(
-            (old & !(0xffff_ffffu64 << shift)) | (u64::from(v) << shift),
-            Ordering::Relaxed,
-        );
+        Words::of_heap(&self.heap)
+            .u32(off)
+            .store(v, Ordering::Relaxed);
     }
     fn init(&self, config: Config) -> Queue<'_> {
         // SAFETY: `self` owns `len()` aligned bytes, accessed only atomically, outliving the view.

@@ -3,41 +3,38 @@
 #![cfg(not(loom))]
 
 use std::sync::atomic::{AtomicU64, Ordering};
+
 use std::time::Duration;
+use venom_shm::HeapRegion;
+use venom_shm::testing::Words;
 
 use venom_seqlock::{Config, Error, Seqlock};
 use venom_shm::testing::{KillOnDrop, child_role, spawn_self};
 
 /// 64-byte aligned zeroed memory, accessed as words.
-struct Mem(Vec<Line>);
-
-#[repr(C, align(64))]
-struct Line([AtomicU64; 8]);
+struct Mem {
+    heap: HeapRegion,
+}
 
 impl Mem {
     fn new(bytes: usize) -> Self {
-        Mem((0..bytes.div_ceil(64))
-            .map(|_| Line(Default::default()))
-            .collect())
+        Mem {
+            heap: HeapRegion::new_zeroed(bytes),
+        }
     }
     fn len(&self) -> usize {
-        self.0.len() * 64
+        self.heap.len()
     }
     fn ptr(&self) -> *mut u8 {
-        self.0.as_ptr() as *mut u8
+        self.heap.as_ptr()
     }
-    fn word(&self, byte_offset: usize) -> &AtomicU64 {
-        &self.0[byte_offset / 64].0[(byte_offset % 64) / 8]
+    fn word(&self, off: usize) -> &AtomicU64 {
+        Words::of_heap(&self.heap).u64(off)
     }
-    /// Sets the u32 at `byte_offset` (little-endian layout).
-    fn set_u32(&self, byte_offset: usize, v: u32) {
-        let w = self.word(byte_offset & !7);
-        let shift = (byte_offset % 8) * 8;
-        let old = w.load(Ordering::Relaxed);
-        w.store(
-            (old & !(0xffff_ffffu64 << shift)) | (u64::from(v) << shift),
-            Ordering::Relaxed,
-        );
+    fn set_u32(&self, off: usize, v: u32) {
+        Words::of_heap(&self.heap)
+            .u32(off)
+            .store(v, Ordering::Relaxed);
     }
     fn init(&self, config: Config) -> Seqlock<'_> {
         // SAFETY: `self` owns `len()` aligned bytes accessed only atomically, and outlives the

@@ -4,6 +4,7 @@
 //!   opened after checking its real size ([`ShmRegion::open`]).
 //! * [`CreateOptions`]: permission mode (default `0o600`), prefault, unlink on drop.
 //! * [`Access`]: read-write or read-only mapping.
+//! * [`HeapRegion`]: in-process memory shaped like a region (tests, benchmarks).
 //! * [`validate_name`]: the name rules, with a [`NameError`] saying which one failed.
 //! * [`Error`]: what went wrong, in variants a caller can act on.
 //! * [`wait`]: futex wait/wake on a shared word, pids and liveness, deadlines.
@@ -26,6 +27,7 @@
 
 pub mod atomic_bytes;
 mod error;
+mod heap;
 mod name;
 mod region;
 #[cfg(feature = "test-util")]
@@ -33,5 +35,6 @@ pub mod testing;
 pub mod wait;
 
 pub use error::{Error, Result};
+pub use heap::HeapRegion;
 pub use name::{MAX_NAME_LEN, NameError, validate_name};
 pub use region::{Access, CreateOptions, ShmRegion, shm_available_bytes};

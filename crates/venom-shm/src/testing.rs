@@ -136,3 +136,59 @@ pub fn spin_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
 pub fn is_root() -> bool {
     rustix::process::geteuid().is_root()
 }
+
+/// Atomic access to words of memory under test, to scribble on headers the way a hostile
+/// process could.
+#[derive(Debug)]
+pub struct Words<'a> {
+    base: *mut u8,
+    len: usize,
+    _memory: core::marker::PhantomData<&'a ()>,
+}
+
+impl<'a> Words<'a> {
+    /// The words of a heap region.
+    pub fn of_heap(memory: &'a crate::HeapRegion) -> Self {
+        Self {
+            base: memory.as_ptr(),
+            len: memory.len(),
+            _memory: core::marker::PhantomData,
+        }
+    }
+
+    /// The words of a mapped region.
+    pub fn of_region(region: &'a crate::ShmRegion) -> Self {
+        Self {
+            base: region.as_ptr(),
+            len: region.len(),
+            _memory: core::marker::PhantomData,
+        }
+    }
+
+    /// The 64-bit word at byte `offset`.
+    ///
+    /// # Panics
+    /// If `offset` is misaligned or out of bounds.
+    pub fn u64(&self, offset: usize) -> &'a std::sync::atomic::AtomicU64 {
+        assert!(
+            offset % 8 == 0 && offset + 8 <= self.len,
+            "bad word offset {offset}"
+        );
+        // SAFETY: aligned and in bounds (asserted) of memory that outlives 'a and is accessed
+        // only atomically.
+        unsafe { &*self.base.add(offset).cast() }
+    }
+
+    /// The 32-bit word at byte `offset`.
+    ///
+    /// # Panics
+    /// If `offset` is misaligned or out of bounds.
+    pub fn u32(&self, offset: usize) -> &'a std::sync::atomic::AtomicU32 {
+        assert!(
+            offset % 4 == 0 && offset + 4 <= self.len,
+            "bad word offset {offset}"
+        );
+        // SAFETY: as in `u64`.
+        unsafe { &*self.base.add(offset).cast() }
+    }
+}
