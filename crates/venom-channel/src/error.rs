@@ -97,13 +97,23 @@ pub enum Error {
     /// The daemon closed the channel or died.
     #[error("the daemon is gone (channel closed or its process died)")]
     Disconnected,
-    /// The published value is not of the type asked for.
-    #[error("value is {found} bytes, {expected} expected")]
+    /// The shared value is not of the type asked for.
+    #[error("type mismatch: expected {expected}, found {found}")]
     TypeMismatch {
-        /// Size expected.
-        expected: usize,
-        /// Size found.
-        found: usize,
+        /// What the caller's type is (size, alignment, tag).
+        expected: String,
+        /// What the memory holds.
+        found: String,
+    },
+    /// An offset/length outside the shared value (the C++ class's `invalid_argument`).
+    #[error("range {offset}..{offset}+{len} is outside the {size}-byte value")]
+    OutOfBounds {
+        /// Start of the range.
+        offset: usize,
+        /// Length of the range.
+        len: usize,
+        /// Size of the value.
+        size: usize,
     },
     /// A shared-memory error not covered above.
     #[error(transparent)]

@@ -6,6 +6,7 @@
 //!
 //! * [`DaemonChannel`]: `create`, `write_data`, `try_recv_command`, `run`, `reply`, stats.
 //! * [`ShellChannel`]: `connect`, `read_data`, `try_send_command`, `request`, waits.
+//! * [`SharedMemory<T>`]: one named plain-data value any process may read or write.
 //! * [`ChannelConfig`] (the seed's three fields) and [`ChannelBuilder`] (everything else).
 //! * [`Error`]: what went wrong, in variants a caller can act on.
 //!
@@ -38,6 +39,7 @@ mod config;
 mod daemon;
 mod error;
 mod layout;
+mod shared_memory;
 mod shell;
 mod views;
 
@@ -45,6 +47,7 @@ pub use config::{ChannelBuilder, ChannelConfig, DEFAULT_REQUEST_TIMEOUT, DEFAULT
 pub use daemon::{Command, CommandView, DaemonChannel, Stats, StopHandle};
 pub use error::{Error, Result};
 pub use layout::{ABI_MARKER, HEADER_SIZE, LAYOUT_VERSION, MAGIC};
+pub use shared_memory::{DEFAULT_WRITE_TIMEOUT, MAX_TAG_LEN, SharedMemory, SharedMemoryOptions};
 pub use shell::ShellChannel;
 pub use venom_seqlock::Snapshot;
 
@@ -69,5 +72,6 @@ mod tests {
         assert_send_sync::<DaemonChannel>();
         assert_send_sync::<ShellChannel>();
         assert_send_sync::<StopHandle>();
+        assert_send_sync::<SharedMemory<u64>>();
     }
 }

@@ -199,12 +199,12 @@ impl ShellChannel {
         match self.try_read_data(buf) {
             Ok(n) if n == size => Ok(value),
             Ok(n) => Err(Error::TypeMismatch {
-                expected: size,
-                found: n,
+                expected: format!("{size} bytes"),
+                found: format!("{n} bytes"),
             }),
             Err(Error::BufferTooSmall { needed, .. }) => Err(Error::TypeMismatch {
-                expected: size,
-                found: needed,
+                expected: format!("{size} bytes"),
+                found: format!("{needed} bytes"),
             }),
             Err(e) => Err(e),
         }
