@@ -336,25 +336,31 @@ impl<'a> Seqlock<'a> {
     /// # Errors
     /// As [`read`](Self::read).
     pub fn read_timeout(&self, buf: &mut [u8], timeout: Duration) -> Result<Snapshot> {
-        let deadline = Deadline::after(Some(timeout));
-        let mut stuck_on = None;
-        let mut watch = Stopwatch::start();
+        // The clock is read only once a first attempt failed: most reads need none.
+        let mut retry: Option<(Deadline, Stopwatch, (u64, u64))> = None;
         loop {
             match self.attempt(buf) {
                 Attempt::Done(s) => return Ok(s),
                 Attempt::Fail(e) => return Err(e),
                 Attempt::Retry { version, seq } => {
+                    let (deadline, watch, stuck_on) = retry.get_or_insert_with(|| {
+                        (
+                            Deadline::after(Some(timeout)),
+                            Stopwatch::start(),
+                            (version, seq),
+                        )
+                    });
                     // The same unsettled state for a while: is its writer still there?
-                    if stuck_on != Some((version, seq)) {
-                        stuck_on = Some((version, seq));
-                        watch = Stopwatch::start();
+                    if *stuck_on != (version, seq) {
+                        *stuck_on = (version, seq);
+                        *watch = Stopwatch::start();
                     } else if watch.exceeded(STUCK_BOUND) {
                         if let Some(pid) = self.writer_pid()
                             && !wait::process_alive(pid)
                         {
                             return Err(Error::WriterDead { pid });
                         }
-                        watch = Stopwatch::start();
+                        *watch = Stopwatch::start();
                     }
                     if deadline.expired() {
                         return Err(Error::Timeout);

@@ -47,7 +47,7 @@ impl<'a> Seqlock<'a> {
     /// # Errors
     /// [`Error::Timeout`].
     pub fn writer_timeout(&self, timeout: Duration) -> Result<Writer<'a>> {
-        self.lock_writer(Some(Deadline::after(Some(timeout))))
+        self.lock_writer(Some(timeout))
     }
 
     /// Takes the lock, writes `bytes`, releases the lock: the multi-writer pattern.
@@ -65,11 +65,12 @@ impl<'a> Seqlock<'a> {
         self.writer_timeout(timeout)?.write(bytes)
     }
 
-    fn lock_writer(&self, deadline: Option<Deadline>) -> Result<Writer<'a>> {
+    /// `None`: one try (a dead holder is taken over at once); `Some`: wait that long.
+    fn lock_writer(&self, timeout: Option<Duration>) -> Result<Writer<'a>> {
         let owner = &self.header.lock.owner;
         let me = self.pid;
-        let mut watched = 0;
-        let mut watch = Stopwatch::start();
+        // Clocks start only once the lock was found held: an uncontended lock reads none.
+        let mut waiting: Option<(Option<Deadline>, Stopwatch, u32)> = None;
         loop {
             // SYNC POINT: pairs with the Release in `Writer::drop`: the previous holder's
             // version and slot writes are visible to us.
@@ -77,9 +78,16 @@ impl<'a> Seqlock<'a> {
                 Ok(_) => return Ok(self.locked(me)),
                 Err(holder) => holder,
             };
-            if holder != watched {
-                watched = holder;
-                watch = Stopwatch::start();
+            let (deadline, watch, watched) = waiting.get_or_insert_with(|| {
+                (
+                    timeout.map(|t| Deadline::after(Some(t))),
+                    Stopwatch::start(),
+                    holder,
+                )
+            });
+            if holder != *watched {
+                *watched = holder;
+                *watch = Stopwatch::start();
             }
             let patient = deadline.is_some() && !watch.exceeded(LIVENESS_BOUND);
             if !patient && !wait::process_alive(holder) {
@@ -99,7 +107,7 @@ impl<'a> Seqlock<'a> {
                 Some(d) if d.expired() => return Err(Error::Timeout),
                 Some(_) => {
                     if !patient {
-                        watch = Stopwatch::start();
+                        *watch = Stopwatch::start();
                     }
                     spin_hint();
                     #[cfg(not(loom))]
