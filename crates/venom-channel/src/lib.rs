@@ -38,6 +38,7 @@
 mod config;
 mod daemon;
 mod error;
+mod init;
 mod layout;
 mod shared_memory;
 mod shell;

@@ -257,31 +257,13 @@ impl<T: Pod> SharedMemory<T> {
             })?;
         // SAFETY: at least `HEADER` bytes (checked by the open), page-aligned, atomics only.
         let header = unsafe { &*region.as_ptr().cast::<Header>() };
-        let mut magic = header.magic.load(Ordering::Acquire);
-        for _ in 0..250 {
-            if magic != 0 {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(2));
-            // SYNC POINT: pairs with `create`'s Release store of the magic.
-            magic = header.magic.load(Ordering::Acquire);
-        }
-        match magic {
-            MAGIC => {}
-            0 => {
-                return Err(Error::NotInitialized {
-                    name: name.to_owned(),
-                });
-            }
-            found => return Err(Error::BadMagic { found }),
-        }
-        let version = header.layout_version.load(Ordering::Relaxed);
-        if version != LAYOUT_VERSION {
-            return Err(Error::IncompatibleVersion {
-                found: version,
-                expected: LAYOUT_VERSION,
-            });
-        }
+        crate::init::await_header(
+            name,
+            &header.magic,
+            MAGIC,
+            &header.layout_version,
+            LAYOUT_VERSION,
+        )?;
         let (size, align) = (
             header.size.load(Ordering::Relaxed) as usize,
             header.align.load(Ordering::Relaxed) as usize,

@@ -2,21 +2,17 @@
 //! a shell (`attach`), and kept beside the mapping they point into.
 
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use venom_mpsc::Queue;
 use venom_seqlock::Seqlock;
 use venom_shm::ShmRegion;
-use venom_shm::wait::{self, Deadline};
+use venom_shm::wait;
 
 use crate::error::{Error, Result};
 use crate::layout::{
     ABI_MARKER, ChannelHeader, Geometry, HEADER_SIZE, LAYOUT_VERSION, Layout, MAGIC,
     REGISTRY_ENTRY_SIZE, RegistryEntry, STATE_CLOSED, STATE_READY,
 };
-
-/// How long `connect` waits for a daemon that is still initialising the region.
-const INIT_WAIT: Duration = Duration::from_millis(500);
 
 /// The views of one mapped channel.
 ///
@@ -148,31 +144,13 @@ impl Views {
         }
         // SAFETY: the region holds a header (checked above); lifetime per the caller.
         let header = unsafe { header_of(region) };
-        let deadline = Deadline::after(Some(INIT_WAIT));
-        let magic = loop {
-            // SYNC POINT: pairs with `init`'s Release store of the magic.
-            let magic = header.magic.load(Ordering::Acquire);
-            if magic != 0 || deadline.expired() {
-                break magic;
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        };
-        match magic {
-            MAGIC => {}
-            0 => {
-                return Err(Error::NotInitialized {
-                    name: name.to_owned(),
-                });
-            }
-            found => return Err(Error::BadMagic { found }),
-        }
-        let version = header.layout_version.load(Ordering::Relaxed);
-        if version != LAYOUT_VERSION {
-            return Err(Error::IncompatibleVersion {
-                found: version,
-                expected: LAYOUT_VERSION,
-            });
-        }
+        crate::init::await_header(
+            name,
+            &header.magic,
+            MAGIC,
+            &header.layout_version,
+            LAYOUT_VERSION,
+        )?;
         let abi = header.abi.load(Ordering::Relaxed);
         if abi != ABI_MARKER {
             return Err(Error::AbiMismatch {

@@ -183,6 +183,8 @@ fn usage_guide_daemon(channel: &str) {
             }
         }
 
+        // The seed's pacing of its polling loop (not synchronisation: the test waits on the
+        // daemon's exit and on its published data).
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     // Exit status tells the test how many PINGs arrived.
