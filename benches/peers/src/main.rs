@@ -1,0 +1,282 @@
+//! iceoryx2 in VenomMemory's harness (`../src/harness.rs`): request-response, publish-subscribe
+//! ping-pong (busy-poll) and event ping-pong (both sides blocked in `blocking_wait`), 64-byte
+//! payloads, two processes pinned to CPUs 0 and 1, each round trip timed. Prints one `ROW`
+//! line per configuration for `perf` to read.
+//!
+//! `venom-peers --rounds N --runs R`
+
+#[path = "../../src/harness.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod harness;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use harness::{CpuMeter, Run, Timer, pin_to_cpu, role_of_args, row_line};
+use iceoryx2::prelude::*;
+
+type Payload = [u64; 8];
+const STOP: u64 = u64::MAX;
+
+fn service_name(kind: &str, tag: &str) -> ServiceName {
+    format!("venom_bench/{kind}/{tag}")
+        .as_str()
+        .try_into()
+        .expect("service name")
+}
+
+/// Starts the server role and waits for its "ready" line.
+fn spawn_server(kind: &str, tag: &str) -> Child {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--role", kind, tag])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn server");
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .expect("ready line");
+    assert_eq!(line.trim(), "ready", "server failed to start");
+    child
+}
+
+fn ready() {
+    println!("ready");
+    std::io::stdout().flush().unwrap();
+}
+
+/// Spins on `poll` until it yields, panicking after 10 s (a lost message).
+fn spin<T>(mut poll: impl FnMut() -> Option<T>) -> T {
+    let t = Instant::now();
+    loop {
+        if let Some(v) = poll() {
+            return v;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "no answer from the peer"
+        );
+        std::hint::spin_loop();
+    }
+}
+
+struct Opts {
+    rounds: usize,
+    runs: usize,
+}
+
+fn measure(o: &Opts, child: &Child, mut rt: impl FnMut(u64)) -> Run {
+    for i in 0..(o.rounds / 10).max(1000) {
+        rt(i as u64);
+    }
+    let cpu = CpuMeter::start(child.id());
+    let mut t = Timer::new(o.rounds);
+    for i in 0..o.rounds {
+        t.time(|| rt(i as u64));
+    }
+    t.finish(cpu.stop())
+}
+
+fn reqresp_server(tag: &str) {
+    pin_to_cpu(1);
+    let node = NodeBuilder::new().create::<ipc::Service>().unwrap();
+    let service = node
+        .service_builder(&service_name("rr", tag))
+        .request_response::<Payload, Payload>()
+        .open_or_create()
+        .unwrap();
+    let server = service.server_builder().create().unwrap();
+    ready();
+    loop {
+        if let Some(req) = server.receive().unwrap() {
+            let v = *req;
+            req.send_copy(v).unwrap();
+            if v[0] == STOP {
+                return;
+            }
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+}
+
+fn reqresp(o: &Opts, tag: &str) -> Run {
+    let node = NodeBuilder::new().create::<ipc::Service>().unwrap();
+    let service = node
+        .service_builder(&service_name("rr", tag))
+        .request_response::<Payload, Payload>()
+        .open_or_create()
+        .unwrap();
+    let client = service.client_builder().create().unwrap();
+    let mut child = spawn_server("reqresp", tag);
+    let run = measure(o, &child, |i| {
+        let pending = client.send_copy([i; 8]).unwrap();
+        let resp = spin(|| pending.receive().unwrap());
+        debug_assert_eq!(resp[0], i);
+    });
+    let pending = client.send_copy([STOP; 8]).unwrap();
+    spin(|| pending.receive().unwrap());
+    child.wait().unwrap();
+    run
+}
+
+fn pubsub_server(tag: &str) {
+    pin_to_cpu(1);
+    let node = NodeBuilder::new().create::<ipc::Service>().unwrap();
+    let open = |dir: &str| {
+        node.service_builder(&service_name(dir, tag))
+            .publish_subscribe::<Payload>()
+            .open_or_create()
+            .unwrap()
+    };
+    let (ping, pong) = (open("ping"), open("pong"));
+    let sub = ping.subscriber_builder().create().unwrap();
+    let publisher = pong.publisher_builder().create().unwrap();
+    ready();
+    loop {
+        if let Some(s) = sub.receive().unwrap() {
+            let v = *s;
+            publisher.send_copy(v).unwrap();
+            if v[0] == STOP {
+                return;
+            }
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+}
+
+fn pubsub(o: &Opts, tag: &str) -> Run {
+    let node = NodeBuilder::new().create::<ipc::Service>().unwrap();
+    let open = |dir: &str| {
+        node.service_builder(&service_name(dir, tag))
+            .publish_subscribe::<Payload>()
+            .open_or_create()
+            .unwrap()
+    };
+    let (ping, pong) = (open("ping"), open("pong"));
+    let publisher = ping.publisher_builder().create().unwrap();
+    let sub = pong.subscriber_builder().create().unwrap();
+    let mut child = spawn_server("pubsub", tag);
+    // The server's subscriber exists once it said ready; wait until we see it connected.
+    let t = Instant::now();
+    while ping.dynamic_config().number_of_subscribers() < 1 {
+        assert!(t.elapsed() < Duration::from_secs(10));
+        std::thread::yield_now();
+    }
+    let run = measure(o, &child, |i| {
+        publisher.send_copy([i; 8]).unwrap();
+        let s = spin(|| sub.receive().unwrap());
+        debug_assert_eq!(s[0], i);
+    });
+    publisher.send_copy([STOP; 8]).unwrap();
+    spin(|| sub.receive().unwrap());
+    child.wait().unwrap();
+    run
+}
+
+fn event_server(tag: &str) {
+    pin_to_cpu(1);
+    let node = NodeBuilder::new().create::<ipc::Service>().unwrap();
+    let open = |dir: &str| {
+        node.service_builder(&service_name(dir, tag))
+            .event()
+            .open_or_create()
+            .unwrap()
+    };
+    let (ping, pong) = (open("eping"), open("epong"));
+    let listener = ping.listener_builder().create().unwrap();
+    let notifier = pong.notifier_builder().create().unwrap();
+    ready();
+    loop {
+        let mut stop = false;
+        listener
+            .blocking_wait(|e| stop |= e.id.as_value() == 2)
+            .unwrap();
+        notifier.notify().unwrap();
+        if stop {
+            return;
+        }
+    }
+}
+
+fn event(o: &Opts, tag: &str) -> Run {
+    let node = NodeBuilder::new().create::<ipc::Service>().unwrap();
+    let open = |dir: &str| {
+        node.service_builder(&service_name(dir, tag))
+            .event()
+            .open_or_create()
+            .unwrap()
+    };
+    let (ping, pong) = (open("eping"), open("epong"));
+    let notifier = ping.notifier_builder().create().unwrap();
+    let listener = pong.listener_builder().create().unwrap();
+    let mut child = spawn_server("event", tag);
+    let t = Instant::now();
+    while ping.dynamic_config().number_of_listeners() < 1 {
+        assert!(t.elapsed() < Duration::from_secs(10));
+        std::thread::yield_now();
+    }
+    let run = measure(o, &child, |_| {
+        notifier.notify().unwrap();
+        listener.blocking_wait(|_| {}).unwrap();
+    });
+    notifier
+        .notify_with_custom_event_id(EventId::new(2))
+        .unwrap();
+    listener.blocking_wait(|_| {}).unwrap();
+    child.wait().unwrap();
+    run
+}
+
+fn main() {
+    set_log_level(LogLevel::Error);
+    if let Some((role, args)) = role_of_args() {
+        return match role.as_str() {
+            "reqresp" => reqresp_server(&args[0]),
+            "pubsub" => pubsub_server(&args[0]),
+            "event" => event_server(&args[0]),
+            other => panic!("unknown role {other}"),
+        };
+    }
+    let args: Vec<String> = std::env::args().collect();
+    let value = |flag: &str, default: usize| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .map_or(default, |v| v.parse().expect("number"))
+    };
+    let o = Opts {
+        rounds: value("--rounds", 100_000),
+        runs: value("--runs", 3),
+    };
+    pin_to_cpu(0);
+    let pid = std::process::id();
+    type Bench = fn(&Opts, &str) -> Run;
+    let benches: [(&str, &str, Bench); 3] = [
+        (
+            "peer/iox2-reqresp",
+            "iceoryx2 0.10 request-response, busy-poll",
+            reqresp,
+        ),
+        (
+            "peer/iox2-pubsub",
+            "iceoryx2 0.10 publish-subscribe ping-pong, busy-poll",
+            pubsub,
+        ),
+        (
+            "peer/iox2-event",
+            "iceoryx2 0.10 event ping-pong, both in blocking_wait (no payload)",
+            event,
+        ),
+    ];
+    for (key, label, f) in benches {
+        eprint!("  {label} …");
+        let runs: Vec<Run> = (0..o.runs).map(|r| f(&o, &format!("{pid}_{r}"))).collect();
+        let mut p50: Vec<f64> = runs.iter().map(|r| r.p50).collect();
+        p50.sort_by(f64::total_cmp);
+        eprintln!(" p50 {:.0} ns", p50[p50.len() / 2]);
+        println!("{}", row_line(key, label, &runs));
+    }
+}

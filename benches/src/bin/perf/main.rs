@@ -1,0 +1,362 @@
+//! `perf`: VenomMemory beside the machine's floors, the kernel and the peers, in one run.
+//!
+//! ```text
+//! cargo run --release -p venom-benches --bin perf            # everything; rewrites docs/PERFORMANCE.md
+//! cargo run --release -p venom-benches --bin perf -- --only rtt --no-write   # one group, print only
+//! ```
+//!
+//! Options: `--only rtt,stream,snap,sys,peers` (groups), `--rounds N` (timed round trips per
+//! run, default 100 000), `--runs N` (default 3), `--window SECS` (snapshot windows, default
+//! 0.5), `--no-write` (print the report instead of writing it). `--scenario NAME` runs one
+//! scenario once (what `strace` wraps); `--role …` is how the binary starts its second process.
+
+mod report;
+mod rtt;
+mod snap;
+mod stream;
+mod sys;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use venom_benches::harness::{parse_row_line, role_of_args};
+use venom_benches::{Run, pin_to_cpu};
+
+/// What one invocation measures.
+#[derive(Debug, Clone)]
+pub(crate) struct Opts {
+    pub(crate) rounds: usize,
+    pub(crate) warmup: usize,
+    pub(crate) runs: usize,
+    pub(crate) messages: u64,
+    pub(crate) window: Duration,
+    only: Option<Vec<String>>,
+    write: bool,
+    scenario: Option<String>,
+}
+
+impl Opts {
+    fn parse() -> Self {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        let value = |flag: &str| {
+            args.iter()
+                .position(|a| a == flag)
+                .and_then(|i| args.get(i + 1).cloned())
+        };
+        let rounds = value("--rounds").map_or(100_000, |v| v.parse().expect("--rounds N"));
+        Self {
+            rounds,
+            warmup: (rounds / 10).max(1_000),
+            runs: value("--runs").map_or(3, |v| v.parse().expect("--runs N")),
+            messages: 20 * rounds as u64,
+            window: Duration::from_secs_f64(
+                value("--window").map_or(0.5, |v| v.parse().expect("--window SECS")),
+            ),
+            only: value("--only").map(|v| v.split(',').map(str::to_owned).collect()),
+            write: !args.iter().any(|a| a == "--no-write"),
+            scenario: value("--scenario"),
+        }
+    }
+
+    fn wants(&self, group: &str) -> bool {
+        self.only
+            .as_ref()
+            .is_none_or(|o| o.iter().any(|g| g == group))
+    }
+}
+
+/// One measured configuration: its runs.
+#[derive(Debug, Clone)]
+pub(crate) struct Row {
+    /// Stable key the report looks rows up by, e.g. `rtt/venom-busy`.
+    pub(crate) key: String,
+    /// What the table shows.
+    pub(crate) label: String,
+    pub(crate) runs: Vec<Run>,
+}
+
+/// Steady-state syscalls per operation, calls at n and at 2n; or why they were not measured.
+pub(crate) type Syscalls = Result<(f64, u64, u64), String>;
+
+/// Everything one invocation measured.
+#[derive(Debug, Default)]
+pub(crate) struct Results {
+    pub(crate) rows: Vec<Row>,
+    /// Per scenario.
+    pub(crate) syscalls: Vec<(String, Syscalls)>,
+    pub(crate) idle_cpu: Option<f64>,
+    pub(crate) peers_error: Option<String>,
+    pub(crate) opts_line: String,
+}
+
+impl Results {
+    pub(crate) fn get(&self, key: &str) -> Option<&Row> {
+        self.rows.iter().find(|r| r.key == key)
+    }
+
+    fn measure(&mut self, opts: &Opts, key: &str, label: &str, mut f: impl FnMut() -> Run) {
+        eprint!("  {label} …");
+        let runs: Vec<Run> = (0..opts.runs).map(|_| f()).collect();
+        let s = venom_benches::Spread::of(&runs.iter().map(|r| r.p50).collect::<Vec<_>>());
+        let rate = venom_benches::Spread::of(&runs.iter().map(|r| r.rate).collect::<Vec<_>>());
+        eprintln!(" p50 {} ns, {} /s", s.show(1.0, 0), rate.show(1.0, 0));
+        self.rows.push(Row {
+            key: key.to_owned(),
+            label: label.to_owned(),
+            runs,
+        });
+    }
+}
+
+fn serve_role(role: &str, a: &[String]) {
+    let arg = |i: usize| a.get(i).map(String::as_str).unwrap_or("");
+    let num = |i: usize| arg(i).parse::<u64>().expect("numeric argument");
+    match role {
+        "raw" => rtt::serve_raw(arg(0), arg(1), arg(2)),
+        "venom-daemon" => rtt::serve_venom(arg(0), num(1) as u32),
+        "echo" => rtt::serve_echo(arg(0), arg(1)),
+        "produce-raw" => stream::produce_raw(arg(0), num(1), arg(2) == "1"),
+        "produce-venom" => stream::produce_venom(arg(0), num(1)),
+        "produce-queue" => stream::produce_queue(arg(0), num(1)),
+        "produce-kernel" => stream::produce_kernel(arg(0), arg(1), num(2)),
+        "write-venom" => snap::write_venom(arg(0), num(1) as usize, num(2) as u32, arg(3), arg(4)),
+        "write-raw" => snap::write_raw(arg(0), num(1) as usize, arg(2)),
+        "shared-memory" => snap::shared_memory_peer(arg(0), arg(1), arg(2)),
+        other => panic!("unknown role {other}"),
+    }
+}
+
+/// One scenario, once (for `strace`).
+fn scenario(opts: &Opts, name: &str) {
+    pin_to_cpu(0);
+    let run = match name {
+        "venom-busy" => rtt::venom(opts, rtt::Wait::Busy),
+        "venom-spin" => rtt::venom(opts, rtt::Wait::SpinSleep),
+        "venom-sleep" => rtt::venom(opts, rtt::Wait::Sleep),
+        "commands" => {
+            let opts = Opts {
+                messages: opts.rounds as u64,
+                ..opts.clone()
+            };
+            stream::venom_commands(&opts)
+        }
+        other => panic!("unknown scenario {other}"),
+    };
+    println!("{run:?}");
+}
+
+/// Workspace root (this package is `benches/`).
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_owned()
+}
+
+/// Builds and runs the peers binary (`benches/peers`), collecting its rows.
+fn peers(opts: &Opts, results: &mut Results) {
+    let manifest = root().join("benches/peers/Cargo.toml");
+    eprintln!("  building benches/peers (iceoryx2) …");
+    let built = std::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()))
+        .args(["build", "--release", "--quiet", "--manifest-path"])
+        .arg(&manifest)
+        .status();
+    if !matches!(built, Ok(s) if s.success()) {
+        results.peers_error = Some(format!("`cargo build` of benches/peers failed: {built:?}"));
+        return;
+    }
+    let exe = root().join("benches/peers/target/release/venom-peers");
+    let out = std::process::Command::new(exe)
+        .args([
+            "--rounds",
+            &opts.rounds.to_string(),
+            "--runs",
+            &opts.runs.to_string(),
+        ])
+        .stderr(std::process::Stdio::inherit())
+        .output();
+    match out {
+        Ok(o) if o.status.success() => {
+            for line in String::from_utf8_lossy(&o.stdout).lines() {
+                if let Some((key, label, runs)) = parse_row_line(line) {
+                    results.rows.push(Row { key, label, runs });
+                }
+            }
+        }
+        Ok(o) => results.peers_error = Some(format!("venom-peers failed: {}", o.status)),
+        Err(e) => results.peers_error = Some(format!("venom-peers did not start: {e}")),
+    }
+}
+
+fn main() {
+    if let Some((role, args)) = role_of_args() {
+        return serve_role(&role, &args);
+    }
+    let opts = Opts::parse();
+    if let Some(name) = &opts.scenario {
+        return scenario(&opts, name);
+    }
+    pin_to_cpu(0);
+    let mut r = Results {
+        opts_line: std::env::args().skip(1).collect::<Vec<_>>().join(" "),
+        ..Results::default()
+    };
+    let o = &opts;
+    if o.wants("rtt") {
+        eprintln!("round trips, 64 B each way:");
+        use rtt::Wait::*;
+        r.measure(
+            o,
+            "rtt/pingpong",
+            "floor: cache-line ping-pong, one word",
+            || rtt::pingpong(o),
+        );
+        r.measure(
+            o,
+            "rtt/doorbell-busy",
+            "floor: two doorbell lines + 64 B, busy-poll",
+            || rtt::doorbell(o, Busy),
+        );
+        r.measure(
+            o,
+            "rtt/doorbell-spin",
+            "floor: doorbells, spin 1.2 µs then futex",
+            || rtt::doorbell(o, SpinSleep),
+        );
+        r.measure(
+            o,
+            "rtt/doorbell-sleep",
+            "floor: doorbells, server asleep in futex",
+            || rtt::doorbell(o, Sleep),
+        );
+        r.measure(
+            o,
+            "rtt/venom-busy",
+            "VenomMemory request↔run, busy-poll",
+            || rtt::venom(o, Busy),
+        );
+        r.measure(
+            o,
+            "rtt/venom-spin",
+            "VenomMemory request↔run, spin then sleep (default)",
+            || rtt::venom(o, SpinSleep),
+        );
+        r.measure(
+            o,
+            "rtt/venom-sleep",
+            "VenomMemory request↔run, daemon asleep",
+            || rtt::venom(o, Sleep),
+        );
+        r.measure(o, "rtt/unix", "Unix socket echo, blocking", || rtt::unix(o));
+        r.measure(o, "rtt/pipe", "pipe echo, blocking", || rtt::pipe(o));
+    }
+    if o.wants("stream") {
+        eprintln!("streams of 64 B messages:");
+        r.measure(
+            o,
+            "stream/spsc",
+            "floor: SPSC ring, publish per message",
+            || stream::spsc(o, false),
+        );
+        r.measure(
+            o,
+            "stream/spsc-batched",
+            "floor: SPSC ring, publish per 32",
+            || stream::spsc(o, true),
+        );
+        r.measure(
+            o,
+            "stream/commands",
+            "VenomMemory try_send_command → try_recv_command",
+            || stream::venom_commands(o),
+        );
+        r.measure(
+            o,
+            "stream/queue",
+            "venom-mpsc try_send → try_recv",
+            || stream::venom_queue(o, false),
+        );
+        r.measure(
+            o,
+            "stream/queue-batched",
+            "venom-mpsc try_send → drain(32)",
+            || stream::venom_queue(o, true),
+        );
+        r.measure(
+            o,
+            "stream/unix",
+            "Unix socket, one write per message",
+            || stream::kernel(o, "unix"),
+        );
+        r.measure(o, "stream/pipe", "pipe, one write per message", || {
+            stream::kernel(o, "pipe")
+        });
+    }
+    if o.wants("snap") {
+        eprintln!("latest value:");
+        use snap::Pace::*;
+        for size in snap::SIZES {
+            let l = venom_benches::size_label(size);
+            r.measure(
+                o,
+                &format!("snap/memcpy/{size}"),
+                &format!("memcpy {l}"),
+                || snap::memcpy(o, size),
+            );
+            for pace in [B2b, Khz] {
+                let p = pace.arg();
+                r.measure(
+                    o,
+                    &format!("snap/raw/{size}/{p}"),
+                    &format!("raw {l} {p}"),
+                    || snap::raw(o, size, pace),
+                );
+            }
+            for slots in [1u32, 3] {
+                for pace in [Idle, B2b, Khz] {
+                    let p = pace.arg();
+                    r.measure(
+                        o,
+                        &format!("snap/venom/{size}/{slots}/{p}"),
+                        &format!("venom {l} {slots} slot(s) {p}"),
+                        || snap::venom(o, size, slots, pace),
+                    );
+                }
+            }
+        }
+        r.measure(
+            o,
+            "sm/read",
+            "SharedMemory<[u64; 8]>::read, writer at 1 kHz",
+            || snap::shared_memory(o, "read"),
+        );
+        r.measure(
+            o,
+            "sm/write",
+            "SharedMemory<[u64; 8]>::write, reader back to back",
+            || snap::shared_memory(o, "write"),
+        );
+    }
+    if o.wants("sys") {
+        eprintln!("system calls per operation (strace -f -c):");
+        for s in ["venom-busy", "venom-spin", "venom-sleep", "commands"] {
+            let n = if s == "venom-sleep" {
+                o.rounds / 5
+            } else {
+                o.rounds
+            };
+            let got = sys::syscalls_per_op(s, n);
+            eprintln!("  {s}: {got:?}");
+            r.syscalls.push((s.to_owned(), got));
+        }
+        eprintln!("idle daemon CPU over 5 s:");
+        let cpu = sys::idle_daemon_cpu(Duration::from_secs(5));
+        eprintln!("  {cpu:.3} %");
+        r.idle_cpu = Some(cpu);
+    }
+    if o.wants("peers") {
+        eprintln!("peers:");
+        peers(o, &mut r);
+    }
+    report::write(&r, &root(), o.write);
+}
