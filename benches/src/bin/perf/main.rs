@@ -75,8 +75,9 @@ pub(crate) struct Row {
     pub(crate) runs: Vec<Run>,
 }
 
-/// Steady-state syscalls per operation, calls at n and at 2n; or why they were not measured.
-pub(crate) type Syscalls = Result<(f64, u64, u64), String>;
+/// Steady-state syscalls per operation: (per operation, n, calls at n, calls at 2n); or why
+/// they were not measured.
+pub(crate) type Syscalls = Result<(f64, usize, u64, u64), String>;
 
 /// Everything one invocation measured.
 #[derive(Debug, Default)]

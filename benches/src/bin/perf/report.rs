@@ -371,8 +371,8 @@ pub(crate) fn write(r: &Results, root: &Path, write: bool) {
     md.push_str("\n## System calls per operation\n\n`strace -f -c` (both processes) around `perf --scenario <s> --rounds n` and `--rounds 2n`;\nthe steady state is the difference over n, so start-up and teardown cancel out.\n\n| scenario | n | calls at n | calls at 2n | per operation |\n|---|---|---|---|---|\n");
     for (s, v) in &r.syscalls {
         match v {
-            Ok((per, a, b)) => {
-                let _ = writeln!(md, "| {s} | {} | {a} | {b} | {per:.4} |", (b - a).max(1));
+            Ok((per, n, a, b)) => {
+                let _ = writeln!(md, "| {s} | {n} | {a} | {b} | {per:.4} |");
             }
             Err(e) => {
                 let _ = writeln!(md, "| {s} | — | — | — | not measured: {e} |");

@@ -43,7 +43,7 @@ fn traced_calls(scenario: &str, n: usize) -> Result<u64, String> {
 pub(crate) fn syscalls_per_op(scenario: &str, n: usize) -> crate::Syscalls {
     let short = traced_calls(scenario, n)?;
     let long = traced_calls(scenario, 2 * n)?;
-    Ok((long.saturating_sub(short) as f64 / n as f64, short, long))
+    Ok((long.saturating_sub(short) as f64 / n as f64, n, short, long))
 }
 
 /// CPU % an idle daemon (default spin budget) uses over `window`, after serving one request.
