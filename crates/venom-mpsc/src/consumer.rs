@@ -205,10 +205,28 @@ impl<'a> Consumer<'a> {
 
     /// Returns once the head slot holds a message (leaving it there), or on timeout.
     fn wait_for_message(&mut self, timeout: Option<Duration>) -> Result<()> {
+        self.wait_until(timeout, || false)
+    }
+
+    /// Sleeps on the doorbell until a message is ready at the head (left there) or `ready()`
+    /// holds, for at most `timeout` (`None`: no limit); returns [`Error::Timeout`] early if the
+    /// doorbell is rung without either ([`Queue::ring`]).
+    ///
+    /// `ready` lets a consumer wait for events published beside the queue in the same shared
+    /// memory: their publisher calls [`Queue::notify`] after publishing, and `ready` is
+    /// checked after the consumer has announced that it sleeps, so no event is missed.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`], [`Error::Corrupt`].
+    pub fn wait_until(
+        &mut self,
+        timeout: Option<Duration>,
+        mut ready: impl FnMut() -> bool,
+    ) -> Result<()> {
         let deadline = Deadline::after(timeout);
         #[cfg(not(loom))]
         for _ in 0..RECV_SPINS {
-            if self.peek()? {
+            if self.peek()? || ready() {
                 return Ok(());
             }
             spin_hint();
@@ -217,7 +235,7 @@ impl<'a> Consumer<'a> {
         loop {
             // Make this poll look at the tail, so a dead claim is noticed between naps.
             self.free_polls = TAIL_CHECK_EVERY - 1;
-            if self.peek()? {
+            if self.peek()? || ready() {
                 return Ok(());
             }
             bell.sleeping.store(1, Ordering::Relaxed);
@@ -229,15 +247,15 @@ impl<'a> Consumer<'a> {
             let ticket = bell.futex.load(Ordering::Acquire);
             // A ring that came before our ticket would not wake us: look for it now (a ticket
             // that includes the ring's bump also shows its flag).
-            if bell.rung.swap(0, Ordering::Relaxed) != 0 && !self.peek()? {
+            if bell.rung.swap(0, Ordering::Relaxed) != 0 && !self.peek()? && !ready() {
                 bell.sleeping.store(0, Ordering::Relaxed);
                 return Err(Error::Timeout);
             }
-            let ready = self.peek()?;
+            let now_ready = self.peek()? || ready();
             let remaining = deadline.remaining();
-            if ready || remaining == Some(Duration::ZERO) {
+            if now_ready || remaining == Some(Duration::ZERO) {
                 bell.sleeping.store(0, Ordering::Relaxed);
-                return if ready { Ok(()) } else { Err(Error::Timeout) };
+                return if now_ready { Ok(()) } else { Err(Error::Timeout) };
             }
             let pending = self.queue.header.tail.tail.load(Ordering::Relaxed) != self.head;
             let nap = match (pending, remaining) {
@@ -248,7 +266,7 @@ impl<'a> Consumer<'a> {
             wait::futex_wait(&bell.futex, ticket, nap);
             bell.sleeping.store(0, Ordering::Relaxed);
             // Rung without a message (`Queue::ring`): let the caller look at its own state.
-            if bell.rung.swap(0, Ordering::Relaxed) != 0 && !self.peek()? {
+            if bell.rung.swap(0, Ordering::Relaxed) != 0 && !self.peek()? && !ready() {
                 return Err(Error::Timeout);
             }
         }

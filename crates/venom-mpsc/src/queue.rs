@@ -286,6 +286,21 @@ impl<'a> Queue<'a> {
         wait::futex_wake_all(&bell.futex);
     }
 
+    /// Wakes the consumer if it sleeps on the doorbell, for an event the caller has just
+    /// published beside the queue (which the consumer checks in
+    /// [`Consumer::wait_until`](crate::Consumer::wait_until)). Makes the wake system call only
+    /// when the consumer has announced that it sleeps.
+    pub fn notify(&self) {
+        // SYNC POINT [P3]: the same Dekker pair as after a send: either the consumer's check
+        // after its fence sees the caller's event, or this load sees it asleep.
+        fence(Ordering::SeqCst);
+        let bell = &self.header.doorbell;
+        if bell.sleeping.load(Ordering::Relaxed) != 0 {
+            bell.futex.fetch_add(1, Ordering::Relaxed);
+            wait::futex_wake_all(&bell.futex);
+        }
+    }
+
     /// A producer that sends as `sender` (an id of the caller's choosing, delivered with each
     /// message, e.g. a client id).
     pub fn producer(&self, sender: u32) -> Producer<'a> {
@@ -434,13 +449,8 @@ impl Drop for Publish<'_, '_> {
             .state
             .store(encode(self.lap, State::Ready(q.pid)), Ordering::Release);
         // SYNC POINT [P3]: Dekker pair with the consumer's SeqCst fence before it sleeps; also
-        // the release fence for the futex bump below.
-        fence(Ordering::SeqCst);
-        let bell = &q.header.doorbell;
-        if bell.sleeping.load(Ordering::Relaxed) != 0 {
-            bell.futex.fetch_add(1, Ordering::Relaxed);
-            wait::futex_wake_all(&bell.futex);
-        }
+        // the release fence for the futex bump.
+        q.notify();
     }
 }
 

@@ -92,6 +92,32 @@ mod tests {
         });
     }
 
+    /// An event published beside the queue (a flag) and announced with `Queue::notify` always
+    /// wakes a consumer sleeping in `wait_until` (a lost wake-up would be a deadlock), and the
+    /// consumer sees the event's data once `ready` holds.
+    #[test]
+    fn notify_wakes_wait_until() {
+        use loom::sync::atomic::{AtomicU32, Ordering};
+        loom::model(|| {
+            let q = Arc::new(OwnedQueue::new(Config::new(2, 64)).unwrap());
+            let data = Arc::new(AtomicU32::new(0));
+            let flag = Arc::new(AtomicU32::new(0));
+            let consumer = {
+                let (q, data, flag) = (q.clone(), data.clone(), flag.clone());
+                thread::spawn(move || {
+                    let mut rx = q.view().consumer().unwrap();
+                    rx.wait_until(None, || flag.load(Ordering::Acquire) == 1)
+                        .unwrap();
+                    assert_eq!(data.load(Ordering::Relaxed), 7);
+                })
+            };
+            data.store(7, Ordering::Relaxed);
+            flag.store(1, Ordering::Release);
+            q.view().notify();
+            consumer.join().unwrap();
+        });
+    }
+
     /// The consumer role passes between two consumers running at once: each receives one
     /// message, neither the same one (the second continues where the first stopped).
     #[test]
