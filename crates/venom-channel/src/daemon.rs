@@ -9,11 +9,11 @@ use venom_shm::{Access, CreateOptions, ShmRegion};
 
 use crate::config::{ChannelBuilder, ChannelConfig};
 use crate::error::{Error, Result};
-use crate::layout::{COMMAND_PREFIX, REPLY_OK, REPLY_PREFIX, REPLY_TOO_LARGE, STATE_CLOSED};
+use crate::layout::STATE_CLOSED;
 use crate::views::Views;
 
-/// How long the daemon waits for the data or a mailbox's writer lock (held only by itself,
-/// so this bounds nothing but a takeover from a previous, dead daemon).
+/// How long the daemon waits for the data's writer lock (held only by itself, so this bounds
+/// nothing but a takeover from a previous, dead daemon).
 const LOCK_WAIT: Duration = Duration::from_secs(1);
 
 /// The region name of channel `name`: `/venom_<name>`.
@@ -33,7 +33,9 @@ pub struct DaemonChannel {
 #[derive(Debug)]
 struct Inner {
     // Field order is drop order: everything that points into the mapping before `region`.
-    consumer: Mutex<Consumer<'static>>,
+    receiver: Mutex<Receiver>,
+    /// Per client: `OWED | seq` while request `seq` awaits its one reply, else 0.
+    owed: Vec<AtomicU64>,
     views: Views,
     stop: AtomicBool,
     stats: Counters,
@@ -69,70 +71,159 @@ pub struct Stats {
     pub abandoned: u64,
 }
 
-/// The locked consumer; publishes its abandoned count when released.
-struct ConsumerGuard<'d> {
-    guard: MutexGuard<'d, Consumer<'static>>,
+/// Marks an `owed` entry as holding a sequence number.
+const OWED: u64 = 1 << 32;
+
+/// What receives: the queue's consumer role and the daemon's memory of each request cell.
+#[derive(Debug)]
+struct Receiver {
+    consumer: Consumer<'static>,
+    /// Per client: the sequence number of the last request taken from its cell.
+    taken: Vec<u32>,
+    /// Where the next scan of the cells starts (round robin).
+    next_cell: usize,
+    /// Queue messages still to serve before the pending request (those sent before it).
+    budget: Option<u32>,
+    /// A request's bytes, for [`DaemonChannel::with_next_command`].
+    scratch: Vec<u8>,
+}
+
+/// A request waiting in a cell.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    entry: usize,
+    seq: u32,
+    len: usize,
+}
+
+/// What to receive next.
+#[derive(Debug, Clone, Copy)]
+enum Pick {
+    /// Try the queue; if it holds nothing ready, this request (if any).
+    Queue(Option<Pending>),
+    /// This request.
+    Request(Pending),
+}
+
+impl Receiver {
+    /// The first cell (round robin) holding a request not yet taken.
+    fn pending(&self, views: &Views) -> Option<Pending> {
+        let hwm = (views.header.clients_hwm.load(Ordering::Relaxed) as usize).min(self.taken.len());
+        (0..hwm).find_map(|k| {
+            let entry = (self.next_cell + k) % hwm;
+            let (seq, len) = views.cells[entry].pending(self.taken[entry])?;
+            Some(Pending { entry, seq, len })
+        })
+    }
+
+    /// Where to receive from next. A shell's fire-and-forget commands sent before a request
+    /// reach the queue first, so while a request waits, up to a queue's worth of messages is
+    /// served before it; then the request.
+    fn pick(&mut self, views: &Views) -> Pick {
+        let Some(p) = self.pending(views) else {
+            self.budget = None;
+            return Pick::Queue(None);
+        };
+        let budget = self.budget.get_or_insert(views.queue.capacity());
+        if *budget == 0 || views.queue.len_hint() == 0 {
+            return Pick::Request(p);
+        }
+        *budget -= 1;
+        Pick::Queue(Some(p))
+    }
+
+    /// Copies request `p` into `dst` and marks it taken; `false` if the shell replaced it
+    /// meanwhile (the next call sees the new one).
+    fn take(
+        &mut self,
+        views: &Views,
+        owed: &[AtomicU64],
+        p: Pending,
+        dst: &mut [u8],
+    ) -> Result<bool> {
+        let copied = views.cells[p.entry].copy_request(p.seq, p.len, dst);
+        if !matches!(copied, Ok(false)) {
+            self.mark_taken(p);
+        }
+        if copied? {
+            owed[p.entry].store(OWED | u64::from(p.seq), Ordering::Relaxed);
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// Marks `p` taken without answering it (dropped, or answered by `take`).
+    fn mark_taken(&mut self, p: Pending) {
+        self.taken[p.entry] = p.seq;
+        self.next_cell = p.entry + 1;
+        self.budget = None;
+    }
+}
+
+/// The locked receiver; publishes the consumer's abandoned count when released.
+struct ReceiverGuard<'d> {
+    guard: MutexGuard<'d, Receiver>,
     abandoned: &'d AtomicU64,
 }
 
-impl core::ops::Deref for ConsumerGuard<'_> {
-    type Target = Consumer<'static>;
+impl core::ops::Deref for ReceiverGuard<'_> {
+    type Target = Receiver;
     fn deref(&self) -> &Self::Target {
         &self.guard
     }
 }
 
-impl core::ops::DerefMut for ConsumerGuard<'_> {
+impl core::ops::DerefMut for ReceiverGuard<'_> {
     fn deref_mut(&mut self) -> &mut Self::Target {
         &mut self.guard
     }
 }
 
-impl Drop for ConsumerGuard<'_> {
+impl Drop for ReceiverGuard<'_> {
     fn drop(&mut self) {
         self.abandoned
-            .store(self.guard.abandoned(), Ordering::Relaxed);
+            .store(self.guard.consumer.abandoned(), Ordering::Relaxed);
     }
 }
 
-/// The next message, split into its queue slot and what its prefix says.
-fn next_command<'c>(
-    consumer: &'c mut Consumer<'static>,
-) -> Result<Option<(Received<'c, 'static>, Command)>> {
-    let Some(received) = consumer.try_recv_ref()? else {
-        return Ok(None);
-    };
-    let mut prefix = [0u8; COMMAND_PREFIX];
-    if received.read_at(0, &mut prefix).is_err() {
-        // Shorter than its prefix: no shell sends that. Dropping `received` releases it.
-        return Err(Error::Corrupt {
-            reason: "command shorter than its prefix",
-        });
+/// A queue message as a [`Command`].
+fn queued(r: &Received<'_, 'static>) -> Command {
+    Command {
+        client_id: r.sender(),
+        len: r.len(),
+        request_id: None,
     }
-    let id = u64::from_le_bytes(prefix);
-    let cmd = Command {
-        client_id: received.sender(),
-        len: received.len() - COMMAND_PREFIX,
-        request_id: (id != 0).then_some(id),
-    };
-    Ok(Some((received, cmd)))
 }
 
 /// A command received, in place: read it with [`copy_to`](Self::copy_to) or
 /// [`to_vec`](Self::to_vec).
 #[derive(Debug)]
 pub struct CommandView<'r, 'c, 'a> {
-    received: &'r Received<'c, 'a>,
+    body: Body<'r, 'c, 'a>,
+}
+
+#[derive(Debug)]
+enum Body<'r, 'c, 'a> {
+    /// A command, still in its queue slot.
+    Queue(&'r Received<'c, 'a>),
+    /// A request, copied out of its cell.
+    Request { client_id: u32, bytes: &'r [u8] },
 }
 
 impl CommandView<'_, '_, '_> {
     /// The sending shell's client id.
     pub fn client_id(&self) -> u32 {
-        self.received.sender()
+        match &self.body {
+            Body::Queue(r) => r.sender(),
+            Body::Request { client_id, .. } => *client_id,
+        }
     }
     /// Length of the command.
     pub fn len(&self) -> usize {
-        self.received.len() - COMMAND_PREFIX
+        match &self.body {
+            Body::Queue(r) => r.len(),
+            Body::Request { bytes, .. } => bytes.len(),
+        }
     }
     /// Whether the command is empty.
     pub fn is_empty(&self) -> bool {
@@ -148,13 +239,16 @@ impl CommandView<'_, '_, '_> {
         let dst = buf
             .get_mut(..len)
             .ok_or(Error::BufferTooSmall { needed: len, got })?;
-        self.received.read_at(COMMAND_PREFIX, dst)?;
+        match &self.body {
+            Body::Queue(r) => r.read_at(0, dst)?,
+            Body::Request { bytes, .. } => dst.copy_from_slice(bytes),
+        }
         Ok(len)
     }
     /// The command as a new vector.
     pub fn to_vec(&self) -> Vec<u8> {
         let mut v = vec![0; self.len()];
-        let _ = self.received.read_at(COMMAND_PREFIX, &mut v);
+        let _ = self.copy_to(&mut v);
         v
     }
 }
@@ -223,9 +317,17 @@ impl DaemonChannel {
         // `Inner` after the views, so it outlives them.
         let views = unsafe { Views::init(&region, layout) }?;
         let consumer = views.queue.consumer()?;
+        let clients = views.cells.len();
         Ok(Self {
             inner: Arc::new(Inner {
-                consumer: Mutex::new(consumer),
+                receiver: Mutex::new(Receiver {
+                    consumer,
+                    taken: vec![0; clients],
+                    next_cell: 0,
+                    budget: None,
+                    scratch: vec![0; views.queue.payload_size()],
+                }),
+                owed: (0..clients).map(|_| AtomicU64::new(0)).collect(),
                 views,
                 stop: AtomicBool::new(false),
                 stats: Counters::default(),
@@ -251,9 +353,9 @@ impl DaemonChannel {
         self.inner.views.data.capacity()
     }
 
-    /// Most bytes of a command a shell may send.
+    /// Most bytes of a command or request a shell may send.
     pub fn max_command_len(&self) -> usize {
-        self.inner.views.queue.payload_size() - COMMAND_PREFIX
+        self.inner.views.queue.payload_size()
     }
 
     /// Publishes `bytes` as the latest data (all shells see it; readers never block this).
@@ -287,122 +389,195 @@ impl DaemonChannel {
         self.inner.views.data.version()
     }
 
-    fn consumer(&self) -> ConsumerGuard<'_> {
-        // A poisoned lock only means another thread panicked while receiving; the consumer's
-        // state lives in shared memory and stays consistent.
-        ConsumerGuard {
+    fn receiver(&self) -> ReceiverGuard<'_> {
+        // A poisoned lock only means another thread panicked while receiving; the receiver's
+        // state stays consistent (shared memory, and counters updated after each step).
+        ReceiverGuard {
             guard: self
                 .inner
-                .consumer
+                .receiver
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner()),
             abandoned: &self.inner.stats.abandoned,
         }
     }
 
-    /// Receives the next command into `buf` without blocking (the seed's API).
+    /// Receives the next command or request into `buf` without blocking (the seed's API).
     ///
     /// Returns the sender's client id and the command's length. **A command longer than
     /// `buf` is dropped** (counted in [`Stats::dropped`]) rather than truncated: this
     /// signature has no room for an error. Use [`recv_command`](Self::recv_command) to keep
     /// such a command queued and learn its length, or a buffer of
-    /// [`max_command_len`](Self::max_command_len) bytes.
+    /// [`max_command_len`](Self::max_command_len) bytes. A request received here gets no
+    /// reply (its shell times out): answer requests through `recv_command` and
+    /// [`reply`](Self::reply), or [`run`](Self::run).
     pub fn try_recv_command(&self, buf: &mut [u8]) -> Option<(u32, usize)> {
-        let mut consumer = self.consumer();
+        let inner = &*self.inner;
+        let mut rx = self.receiver();
         loop {
-            let (received, cmd) = next_command(&mut consumer).ok()??;
-            if cmd.len > buf.len() {
-                drop(received);
-                self.inner.stats.dropped.fetch_add(1, Ordering::Relaxed);
-                continue;
+            let p = match rx.pick(&inner.views) {
+                Pick::Request(p) => p,
+                Pick::Queue(fallback) => match rx.consumer.try_recv_ref() {
+                    Ok(Some(r)) => {
+                        let cmd = queued(&r);
+                        if let Some(dst) = buf.get_mut(..cmd.len) {
+                            let _ = r.read_at(0, dst);
+                            inner.stats.commands.fetch_add(1, Ordering::Relaxed);
+                            return Some((cmd.client_id, cmd.len));
+                        }
+                        drop(r);
+                        inner.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                    Ok(None) => fallback?,
+                    Err(_) => continue, // a corrupt message, dropped by the queue
+                },
+            };
+            if p.len > buf.len() {
+                rx.mark_taken(p);
+                inner.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            } else if let Ok(true) = rx.take(&inner.views, &inner.owed, p, buf) {
+                inner.stats.commands.fetch_add(1, Ordering::Relaxed);
+                return Some((p.entry as u32 + 1, p.len));
             }
-            // In bounds: `cmd.len` fits `buf` and is the message's length past its prefix.
-            let _ = received.read_at(COMMAND_PREFIX, &mut buf[..cmd.len]);
-            self.inner.stats.commands.fetch_add(1, Ordering::Relaxed);
-            return Some((cmd.client_id, cmd.len));
         }
     }
 
-    /// Receives the next command into `buf` without blocking; nothing is ever lost.
+    /// Receives the next command or request into `buf` without blocking; nothing is ever
+    /// lost.
     ///
     /// # Errors
-    /// [`Error::BufferTooSmall`] with the length needed: the command stays queued.
-    /// [`Error::Queue`] / [`Error::Corrupt`] for a corrupt message (dropped; the next call
-    /// goes on).
+    /// [`Error::BufferTooSmall`] with the length needed: the command stays queued (the
+    /// request stays pending). [`Error::Queue`] / [`Error::Corrupt`] for a corrupt message or
+    /// request (dropped; the next call goes on).
     pub fn recv_command(&self, buf: &mut [u8]) -> Result<Option<Command>> {
-        let mut consumer = self.consumer();
-        let Some((received, cmd)) = next_command(&mut consumer)? else {
-            return Ok(None);
-        };
-        if cmd.len > buf.len() {
-            std::mem::forget(received); // stays queued
-            return Err(Error::BufferTooSmall {
-                needed: cmd.len,
-                got: buf.len(),
-            });
+        let inner = &*self.inner;
+        let mut rx = self.receiver();
+        loop {
+            let p = match rx.pick(&inner.views) {
+                Pick::Request(p) => p,
+                Pick::Queue(fallback) => match rx.consumer.try_recv_ref()? {
+                    Some(r) => {
+                        let cmd = queued(&r);
+                        let Some(dst) = buf.get_mut(..cmd.len) else {
+                            std::mem::forget(r); // stays queued
+                            return Err(Error::BufferTooSmall {
+                                needed: cmd.len,
+                                got: buf.len(),
+                            });
+                        };
+                        let _ = r.read_at(0, dst);
+                        inner.stats.commands.fetch_add(1, Ordering::Relaxed);
+                        return Ok(Some(cmd));
+                    }
+                    None => match fallback {
+                        Some(p) => p,
+                        None => return Ok(None),
+                    },
+                },
+            };
+            if p.len > buf.len() && p.len <= self.max_command_len() {
+                return Err(Error::BufferTooSmall {
+                    needed: p.len,
+                    got: buf.len(),
+                });
+            }
+            if rx.take(&inner.views, &inner.owed, p, buf)? {
+                inner.stats.commands.fetch_add(1, Ordering::Relaxed);
+                return Ok(Some(Command {
+                    client_id: p.entry as u32 + 1,
+                    len: p.len,
+                    request_id: Some(u64::from(p.seq)),
+                }));
+            }
         }
-        let _ = received.read_at(COMMAND_PREFIX, &mut buf[..cmd.len]);
-        self.inner.stats.commands.fetch_add(1, Ordering::Relaxed);
-        Ok(Some(cmd))
     }
 
-    /// Hands the next command to `f` in place (zero-copy: read it through the
-    /// [`CommandView`]); its queue slot is released when `f` returns.
+    /// Hands the next command or request to `f` in place (zero-copy for commands: read it
+    /// through the [`CommandView`]); a command's queue slot is released when `f` returns.
     ///
     /// # Errors
-    /// [`Error::Queue`] / [`Error::Corrupt`] for a corrupt message (dropped).
+    /// [`Error::Queue`] / [`Error::Corrupt`] for a corrupt message or request (dropped).
     pub fn with_next_command<R>(
         &self,
         f: impl FnOnce(&CommandView<'_, '_, '_>, Command) -> R,
     ) -> Result<Option<R>> {
-        let mut consumer = self.consumer();
-        let Some((received, cmd)) = next_command(&mut consumer)? else {
-            return Ok(None);
+        let inner = &*self.inner;
+        let mut guard = self.receiver();
+        let rx = &mut *guard;
+        let p = loop {
+            let p = match rx.pick(&inner.views) {
+                Pick::Request(p) => p,
+                Pick::Queue(fallback) => match rx.consumer.try_recv_ref()? {
+                    Some(r) => {
+                        let cmd = queued(&r);
+                        let out = f(
+                            &CommandView {
+                                body: Body::Queue(&r),
+                            },
+                            cmd,
+                        );
+                        inner.stats.commands.fetch_add(1, Ordering::Relaxed);
+                        return Ok(Some(out));
+                    }
+                    None => match fallback {
+                        Some(p) => p,
+                        None => return Ok(None),
+                    },
+                },
+            };
+            let mut scratch = std::mem::take(&mut rx.scratch);
+            let took = rx.take(&inner.views, &inner.owed, p, &mut scratch);
+            rx.scratch = scratch;
+            if took? {
+                break p;
+            }
+        };
+        let cmd = Command {
+            client_id: p.entry as u32 + 1,
+            len: p.len,
+            request_id: Some(u64::from(p.seq)),
         };
         let out = f(
             &CommandView {
-                received: &received,
+                body: Body::Request {
+                    client_id: cmd.client_id,
+                    bytes: &rx.scratch[..p.len],
+                },
             },
             cmd,
         );
-        self.inner.stats.commands.fetch_add(1, Ordering::Relaxed);
+        inner.stats.commands.fetch_add(1, Ordering::Relaxed);
         Ok(Some(out))
     }
 
     /// Sends the reply to request `request_id` of `client_id` (delivered to that shell alone).
     ///
+    /// Each request is answered once: a second reply to it, or a reply to a request its shell
+    /// has given up on (timed out and sent another), is discarded.
+    ///
     /// # Errors
     /// [`Error::Corrupt`] for a client id the channel does not have. A reply longer than the
     /// channel's response size is not truncated: the shell gets [`Error::TooLarge`].
     pub fn reply(&self, client_id: u32, request_id: u64, bytes: &[u8]) -> Result<()> {
-        let views = &self.inner.views;
-        let mailbox = client_id
+        let inner = &*self.inner;
+        let entry = client_id
             .checked_sub(1)
-            .and_then(|i| views.mailboxes.get(i as usize))
+            .map(|i| i as usize)
+            .filter(|&i| i < inner.views.cells.len())
             .ok_or(Error::Corrupt {
                 reason: "reply to a client id the channel does not have",
             })?;
-        let room = mailbox.capacity() - REPLY_PREFIX;
-        let fits = bytes.len() <= room;
-        let len = if fits {
-            REPLY_PREFIX + bytes.len()
-        } else {
-            REPLY_PREFIX
+        let Ok(seq) = u32::try_from(request_id) else {
+            return Ok(()); // no request has such an id
         };
-        let mut w = mailbox.writer_timeout(LOCK_WAIT)?;
-        w.write_with(len, |slot| {
-            let mut prefix = [0u8; REPLY_PREFIX];
-            prefix[..8].copy_from_slice(&request_id.to_le_bytes());
-            let status = if fits { REPLY_OK } else { REPLY_TOO_LARGE };
-            prefix[8..12].copy_from_slice(&status.to_le_bytes());
-            prefix[12..16].copy_from_slice(&(bytes.len() as u32).to_le_bytes());
-            // In bounds: `len` covers the prefix and, when it fits, the bytes.
-            let _ = slot.write_at(0, &prefix);
-            if fits {
-                let _ = slot.write_at(REPLY_PREFIX, bytes);
-            }
-        })?;
-        self.inner.stats.requests.fetch_add(1, Ordering::Relaxed);
+        if inner.owed[entry]
+            .compare_exchange(OWED | request_id, 0, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+        {
+            inner.views.cells[entry].write_reply(seq, bytes);
+            inner.stats.requests.fetch_add(1, Ordering::Relaxed);
+        }
         Ok(())
     }
 
@@ -421,10 +596,11 @@ impl DaemonChannel {
     /// Returns when a [`StopHandle`] is used.
     ///
     /// # Errors
-    /// Only for a reply that cannot be written (lock of a mailbox held by a live process).
+    /// None in practice: replies go to cells the channel has (client ids come from it).
     pub fn run<R: AsRef<[u8]>>(&self, mut handler: impl FnMut(u32, &[u8]) -> R) -> Result<()> {
         let mut buf = vec![0u8; self.max_command_len()];
         let mut spins = 0u32;
+        let views = &self.inner.views;
         loop {
             if self.inner.stop.load(Ordering::Acquire) {
                 self.inner.stop.store(false, Ordering::Relaxed);
@@ -435,11 +611,7 @@ impl DaemonChannel {
                     spins = 0;
                     let answer = handler(cmd.client_id, &buf[..cmd.len]);
                     if let Some(id) = cmd.request_id {
-                        match self.reply(cmd.client_id, id, answer.as_ref()) {
-                            // A shell id from a scribbled message: nobody to answer.
-                            Ok(()) | Err(Error::Corrupt { .. }) => {}
-                            Err(e) => return Err(e),
-                        }
+                        self.reply(cmd.client_id, id, answer.as_ref())?;
                     }
                 }
                 Ok(None) if spins < self.inner.spin => {
@@ -448,13 +620,20 @@ impl DaemonChannel {
                 }
                 Ok(None) => {
                     spins = 0;
-                    // Sleep on the doorbell; a message, or a `StopHandle` ringing it, wakes us.
-                    if let Ok(r) = self.consumer().recv_ref_timeout(None) {
-                        std::mem::forget(r); // leave it queued: the loop receives it
-                    }
+                    // Sleep on the doorbell until a command or a request comes (their senders
+                    // ring it), or a `StopHandle` rings it.
+                    let mut guard = self.receiver();
+                    let rx = &mut *guard;
+                    let (consumer, taken) = (&mut rx.consumer, &rx.taken);
+                    let hwm = || {
+                        (views.header.clients_hwm.load(Ordering::Relaxed) as usize).min(taken.len())
+                    };
+                    let _ = consumer.wait_until(None, || {
+                        (0..hwm()).any(|i| views.cells[i].pending(taken[i]).is_some())
+                    });
                 }
                 // Never larger than the buffer, which holds the largest command; a corrupt
-                // message was dropped by the queue.
+                // message or request was dropped.
                 Err(_) => {}
             }
         }

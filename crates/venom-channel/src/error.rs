@@ -118,7 +118,7 @@ pub enum Error {
     /// A shared-memory error not covered above.
     #[error(transparent)]
     Shm(venom_shm::Error),
-    /// An error of the data seqlock or a reply mailbox.
+    /// An error of the data seqlock.
     #[error(transparent)]
     Seqlock(#[from] venom_seqlock::Error),
     /// An error of the command queue.

@@ -4,8 +4,8 @@
 //! 0        ChannelHeader (128 B)
 //! data     venom-seqlock: the latest-value data (data_slots slots of data_size bytes)
 //! queue    venom-mpsc: the command queue (cmd_slots slots of cmd_slot_size bytes)
-//! registry max_clients × 64 B: pid holding the entry (0 = free), generation
-//! mailbox  max_clients × venom-seqlock (one slot): the reply to that client's last request
+//! registry max_clients × 64 B: pid holding the entry (0 = free)
+//! cells    max_clients × request/reply cell (see `rpc`): that client's requests and replies
 //! ```
 
 use crate::error::{Error, Result};
@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64};
 /// "VNOM".
 pub const MAGIC: u32 = 0x564E_4F4D;
 /// Version of the channel layout.
-pub const LAYOUT_VERSION: u32 = 1;
+pub const LAYOUT_VERSION: u32 = 2;
 /// Pointer width and byte order of this build: `0x0102_03ww` in native byte order, `ww` the
 /// pointer width in bytes. A process of another byte order reads it reversed.
 pub const ABI_MARKER: u32 = 0x0102_0300 | (core::mem::size_of::<usize>() as u32);
@@ -22,16 +22,9 @@ pub const ABI_MARKER: u32 = 0x0102_0300 | (core::mem::size_of::<usize>() as u32)
 pub const HEADER_SIZE: usize = 128;
 /// Bytes of one client-registry entry.
 pub(crate) const REGISTRY_ENTRY_SIZE: usize = 64;
-/// Bytes a command message carries before the command itself: the request id (0: none).
-pub(crate) const COMMAND_PREFIX: usize = 8;
-/// Bytes a reply carries before the reply itself: request id, status, length needed.
-pub(crate) const REPLY_PREFIX: usize = 16;
 
 pub(crate) const STATE_READY: u32 = 1;
 pub(crate) const STATE_CLOSED: u32 = 2;
-
-pub(crate) const REPLY_OK: u32 = 0;
-pub(crate) const REPLY_TOO_LARGE: u32 = 1;
 
 /// The channel header.
 #[repr(C, align(64))]
@@ -47,13 +40,15 @@ pub(crate) struct ChannelHeader {
     pub(crate) data_offset: AtomicU64,
     pub(crate) queue_offset: AtomicU64,
     pub(crate) registry_offset: AtomicU64,
-    pub(crate) mailbox_offset: AtomicU64,
+    pub(crate) cell_offset: AtomicU64,
     pub(crate) data_size: AtomicU64,
-    pub(crate) mailbox_stride: AtomicU64,
+    pub(crate) cell_stride: AtomicU64,
     pub(crate) response_size: AtomicU32,
     pub(crate) data_slots: AtomicU32,
     pub(crate) cmd_slots: AtomicU32,
     pub(crate) cmd_slot_size: AtomicU32,
+    /// One past the highest registry entry ever claimed: the daemon polls cells below it.
+    pub(crate) clients_hwm: AtomicU32,
 }
 
 const _: () = {
@@ -69,13 +64,14 @@ const _: () = {
     assert!(offset_of!(ChannelHeader, data_offset) == 32);
     assert!(offset_of!(ChannelHeader, queue_offset) == 40);
     assert!(offset_of!(ChannelHeader, registry_offset) == 48);
-    assert!(offset_of!(ChannelHeader, mailbox_offset) == 56);
+    assert!(offset_of!(ChannelHeader, cell_offset) == 56);
     assert!(offset_of!(ChannelHeader, data_size) == 64);
-    assert!(offset_of!(ChannelHeader, mailbox_stride) == 72);
+    assert!(offset_of!(ChannelHeader, cell_stride) == 72);
     assert!(offset_of!(ChannelHeader, response_size) == 80);
     assert!(offset_of!(ChannelHeader, data_slots) == 84);
     assert!(offset_of!(ChannelHeader, cmd_slots) == 88);
     assert!(offset_of!(ChannelHeader, cmd_slot_size) == 92);
+    assert!(offset_of!(ChannelHeader, clients_hwm) == 96);
     assert!(size_of::<RegistryEntry>() == REGISTRY_ENTRY_SIZE);
 };
 
@@ -85,9 +81,6 @@ const _: () = {
 pub(crate) struct RegistryEntry {
     /// Pid of the shell holding the entry, 0 if free.
     pub(crate) pid: AtomicU32,
-    /// Bumped on every claim: request ids carry it, so replies to an earlier holder's requests
-    /// are never taken for the new holder's.
-    pub(crate) generation: AtomicU32,
 }
 
 /// Every size of a channel; the offsets follow from it.
@@ -110,8 +103,8 @@ pub(crate) struct Layout {
     pub(crate) queue_offset: usize,
     pub(crate) queue_len: usize,
     pub(crate) registry_offset: usize,
-    pub(crate) mailbox_offset: usize,
-    pub(crate) mailbox_stride: usize,
+    pub(crate) cell_offset: usize,
+    pub(crate) cell_stride: usize,
     pub(crate) total: usize,
 }
 
@@ -122,8 +115,11 @@ impl Geometry {
     pub(crate) fn queue_config(&self) -> venom_mpsc::Config {
         venom_mpsc::Config::new(self.cmd_slots, self.cmd_slot_size)
     }
-    pub(crate) fn mailbox_config(&self) -> venom_seqlock::Config {
-        venom_seqlock::Config::single(self.response_size + REPLY_PREFIX)
+    pub(crate) fn cell_geometry(&self) -> crate::rpc::CellGeometry {
+        crate::rpc::CellGeometry {
+            request_capacity: self.cmd_slot_size as usize - venom_mpsc::SLOT_HEADER_SIZE,
+            reply_capacity: self.response_size,
+        }
     }
 
     /// Computes the layout, with overflow checks.
@@ -132,24 +128,30 @@ impl Geometry {
         if self.max_clients == 0 || self.max_clients > 65_536 {
             return Err(corrupt("max_clients must be 1..=65536"));
         }
-        if self.cmd_slot_size as usize <= COMMAND_PREFIX + venom_mpsc::SLOT_HEADER_SIZE {
+        if self.cmd_slot_size as usize <= venom_mpsc::SLOT_HEADER_SIZE {
             return Err(corrupt("command slots too small"));
+        }
+        if self.response_size > (u32::MAX >> 1) as usize {
+            return Err(corrupt("response size too large"));
         }
         let data_len = self.data_config().region_size()?;
         let queue_len = self.queue_config().region_size().map_err(Error::from)?;
-        let mailbox_stride = self.mailbox_config().region_size()?;
+        let cell_stride = self
+            .cell_geometry()
+            .stride()
+            .ok_or(corrupt("size overflows"))?;
         let data_offset = HEADER_SIZE;
         let add = |a: usize, b: usize| a.checked_add(b).ok_or(corrupt("size overflows"));
         let queue_offset = add(data_offset, data_len)?;
         let registry_offset = add(queue_offset, queue_len)?;
-        let mailbox_offset = add(
+        let cell_offset = add(
             registry_offset,
             (self.max_clients as usize) * REGISTRY_ENTRY_SIZE,
         )?;
-        let mailboxes = mailbox_stride
+        let cells = cell_stride
             .checked_mul(self.max_clients as usize)
             .ok_or(corrupt("size overflows"))?;
-        let total = add(mailbox_offset, mailboxes)?;
+        let total = add(cell_offset, cells)?;
         Ok(Layout {
             geometry: *self,
             data_offset,
@@ -157,8 +159,8 @@ impl Geometry {
             queue_offset,
             queue_len,
             registry_offset,
-            mailbox_offset,
-            mailbox_stride,
+            cell_offset,
+            cell_stride,
             total,
         })
     }

@@ -40,6 +40,7 @@ mod daemon;
 mod error;
 mod init;
 mod layout;
+mod rpc;
 mod shared_memory;
 mod shell;
 mod views;

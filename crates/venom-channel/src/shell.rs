@@ -12,7 +12,6 @@ use venom_shm::{Access, ShmRegion};
 use crate::config::{DEFAULT_REQUEST_TIMEOUT, DEFAULT_SPIN};
 use crate::daemon::region_name;
 use crate::error::{Error, Result};
-use crate::layout::{COMMAND_PREFIX, REPLY_OK, REPLY_PREFIX, REPLY_TOO_LARGE};
 use crate::views::Views;
 
 /// How often a blocked shell checks that its daemon is still there.
@@ -37,10 +36,12 @@ pub struct ShellChannel {
 
 #[derive(Debug)]
 struct Requests {
-    generation: u32,
-    counter: u32,
-    scratch: Vec<u8>,
+    /// Sequence number of this entry's newest request.
+    seq: u32,
 }
+
+/// How many polls a waiting shell makes between checks of its deadline and its daemon.
+const CHECK_EVERY: u32 = 1 << 14;
 
 impl ShellChannel {
     /// Connects to channel `name`, waiting briefly for a daemon still initialising it, and
@@ -65,19 +66,17 @@ impl ShellChannel {
         if views.disconnected() {
             return Err(Error::Disconnected);
         }
-        let (entry, generation) = claim_entry(&views)?;
+        let entry = claim_entry(&views)?;
         let client_id = entry as u32 + 1;
         let producer = views.queue.producer(client_id);
-        let scratch = vec![0u8; views.layout.geometry.response_size + REPLY_PREFIX];
+        // Continue the entry's numbering: a reply meant for an earlier holder of the entry is
+        // never taken for one of ours.
+        let seq = views.cells[entry].request.seq.load(Ordering::Relaxed);
         Ok(Self {
             producer,
             entry,
             client_id,
-            requests: Mutex::new(Requests {
-                generation,
-                counter: 0,
-                scratch,
-            }),
+            requests: Mutex::new(Requests { seq }),
             spin: DEFAULT_SPIN,
             name: name.to_owned(),
             views,
@@ -110,9 +109,9 @@ impl ShellChannel {
         self.views.data.capacity()
     }
 
-    /// Most bytes of a command.
+    /// Most bytes of a command or a request.
     pub fn max_command_len(&self) -> usize {
-        self.views.queue.payload_size() - COMMAND_PREFIX
+        self.views.queue.payload_size()
     }
 
     /// Copies a consistent snapshot of the latest data into `buf` and returns its length
@@ -216,10 +215,11 @@ impl ShellChannel {
     /// [`Error::QueueFull`], [`Error::TooLarge`] (beyond
     /// [`max_command_len`](Self::max_command_len); nothing sent), [`Error::Disconnected`].
     pub fn try_send_command(&self, cmd: &[u8]) -> Result<()> {
-        self.send(0, cmd)
+        self.check_sendable(cmd)?;
+        self.producer.try_send(cmd).map_err(Error::from)
     }
 
-    fn send(&self, request_id: u64, cmd: &[u8]) -> Result<()> {
+    fn check_sendable(&self, cmd: &[u8]) -> Result<()> {
         if self.views.header.state.load(Ordering::Acquire) == crate::layout::STATE_CLOSED {
             return Err(Error::Disconnected);
         }
@@ -230,13 +230,7 @@ impl ShellChannel {
                 max,
             });
         }
-        self.producer
-            .try_send_with(COMMAND_PREFIX + cmd.len(), |w| {
-                // In bounds: the message is exactly prefix + command.
-                let _ = w.write_at(0, &request_id.to_le_bytes());
-                let _ = w.write_at(COMMAND_PREFIX, cmd);
-            })
-            .map_err(Error::from)
+        Ok(())
     }
 
     /// Sends `cmd` as a request and waits (at most [`DEFAULT_REQUEST_TIMEOUT`]) for the
@@ -249,104 +243,57 @@ impl ShellChannel {
     }
 
     /// Sends `cmd` as a request and waits at most `timeout` for the reply. Each request
-    /// carries an id: a late reply to an earlier, timed-out request is never taken for this
-    /// one.
+    /// carries a sequence number: a late reply to an earlier, timed-out request is never taken
+    /// for this one.
+    ///
+    /// Requests travel through this shell's own request cell, not the command queue, so a
+    /// round trip touches no memory other shells write. The daemon still handles this shell's
+    /// earlier fire-and-forget commands before the request.
     ///
     /// # Errors
     /// [`Error::Timeout`]; [`Error::Disconnected`] (daemon closed or died);
     /// [`Error::TooLarge`] (command too long, or the reply exceeded the channel's response
     /// size, with its length); [`Error::BufferTooSmall`] (the reply did not fit `resp`: its
-    /// length is returned, nothing copied).
+    /// length is returned, nothing copied); [`Error::Corrupt`] (the reply's memory was
+    /// scribbled on).
     pub fn request_timeout(&self, cmd: &[u8], resp: &mut [u8], timeout: Duration) -> Result<usize> {
+        self.check_sendable(cmd)?;
         let deadline = Deadline::after(Some(timeout));
         let mut req = self
             .requests
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        req.counter = req.counter.wrapping_add(1).max(1);
-        let id = (u64::from(req.generation) << 32) | u64::from(req.counter);
-        let mailbox = self.views.mailboxes[self.entry];
-        let mut since = mailbox.version();
+        req.seq = req.seq.wrapping_add(1);
+        let seq = req.seq;
+        let cell = &self.views.cells[self.entry];
+        cell.post(seq, cmd);
+        self.views.queue.notify();
+        let mut polls = 0u32;
         loop {
-            match self.send(id, cmd) {
-                Ok(()) => break,
-                Err(Error::QueueFull) if !deadline.expired() => {
-                    if self.views.disconnected() {
-                        return Err(Error::Disconnected);
-                    }
-                    std::thread::yield_now();
-                }
-                Err(Error::QueueFull) => return Err(Error::Timeout),
-                Err(e) => return Err(e),
+            if let Some(n) = cell.take_reply(seq, resp)? {
+                return Ok(n);
             }
-        }
-        let mut spins = 0u32;
-        loop {
-            let now = mailbox.version();
-            if now != since {
-                since = now;
-                if let Some(n) = self.take_reply(&mut req.scratch, id, resp)? {
-                    return Ok(n);
-                }
-                continue; // a stale reply to an earlier request
-            }
-            if spins < self.spin {
-                spins += 1;
+            polls = polls.wrapping_add(1);
+            if polls < self.spin {
                 std::hint::spin_loop();
-                continue;
-            }
-            let slice = deadline
-                .remaining()
-                .map_or(LIVENESS_SLICE, |r| r.min(LIVENESS_SLICE));
-            match mailbox.wait_for_change(since, Some(slice)) {
-                Ok(_) | Err(venom_seqlock::Error::Timeout) => {}
-                Err(e) => return Err(e.into()),
-            }
-            if mailbox.version() == since {
-                if self.views.disconnected() {
-                    return Err(Error::Disconnected);
+                if polls % CHECK_EVERY != 0 {
+                    continue;
                 }
-                if deadline.expired() {
-                    return Err(Error::Timeout);
+            } else {
+                let slice = deadline
+                    .remaining()
+                    .map_or(LIVENESS_SLICE, |r| r.min(LIVENESS_SLICE));
+                cell.sleep_for_reply(seq, slice);
+                if cell.reply.seq.load(Ordering::Relaxed) == seq {
+                    continue;
                 }
             }
-        }
-    }
-
-    /// Reads the mailbox; `Some(len)` if it holds the reply to `id`.
-    fn take_reply(&self, scratch: &mut [u8], id: u64, resp: &mut [u8]) -> Result<Option<usize>> {
-        let mailbox = self.views.mailboxes[self.entry];
-        let n = mailbox.read(scratch)?;
-        if n < REPLY_PREFIX {
-            return Ok(None);
-        }
-        let word = |at: usize| {
-            let mut b = [0u8; 4];
-            b.copy_from_slice(&scratch[at..at + 4]);
-            u32::from_le_bytes(b)
-        };
-        let mut idb = [0u8; 8];
-        idb.copy_from_slice(&scratch[..8]);
-        if u64::from_le_bytes(idb) != id {
-            return Ok(None);
-        }
-        let (status, len) = (word(8), word(12) as usize);
-        match status {
-            REPLY_OK if REPLY_PREFIX + len == n => {
-                let got = resp.len();
-                let dst = resp
-                    .get_mut(..len)
-                    .ok_or(Error::BufferTooSmall { needed: len, got })?;
-                dst.copy_from_slice(&scratch[REPLY_PREFIX..n]);
-                Ok(Some(len))
+            if self.views.disconnected() {
+                return Err(Error::Disconnected);
             }
-            REPLY_TOO_LARGE => Err(Error::TooLarge {
-                len,
-                max: scratch.len() - REPLY_PREFIX,
-            }),
-            _ => Err(Error::Corrupt {
-                reason: "reply with an unknown status or length",
-            }),
+            if deadline.expired() {
+                return Err(Error::Timeout);
+            }
         }
     }
 }
@@ -363,13 +310,17 @@ impl Drop for ShellChannel {
     }
 }
 
-/// Claims a free registry entry, or one whose process is dead; returns it and its generation.
-fn claim_entry(views: &Views) -> Result<(usize, u32)> {
+/// Claims a free registry entry, or one whose process is dead.
+fn claim_entry(views: &Views) -> Result<usize> {
     let me = wait::current_pid();
     let registry = views.registry;
     let take = |i: usize| {
-        let generation = registry[i].generation.fetch_add(1, Ordering::Relaxed) + 1;
-        (i, generation)
+        // The daemon polls the cells below the high-water mark.
+        views
+            .header
+            .clients_hwm
+            .fetch_max(i as u32 + 1, Ordering::Relaxed);
+        i
     };
     for (i, e) in registry.iter().enumerate() {
         if e.pid

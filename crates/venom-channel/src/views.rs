@@ -13,6 +13,7 @@ use crate::layout::{
     ABI_MARKER, ChannelHeader, Geometry, HEADER_SIZE, LAYOUT_VERSION, Layout, MAGIC,
     REGISTRY_ENTRY_SIZE, RegistryEntry, STATE_CLOSED, STATE_READY,
 };
+use crate::rpc::Cell;
 
 /// The views of one mapped channel.
 ///
@@ -25,8 +26,7 @@ pub(crate) struct Views {
     pub(crate) data: Seqlock<'static>,
     pub(crate) queue: Queue<'static>,
     pub(crate) registry: &'static [RegistryEntry],
-    pub(crate) mailboxes: Vec<Seqlock<'static>>,
-    pub(crate) layout: Layout,
+    pub(crate) cells: Vec<Cell<'static>>,
 }
 
 fn at(region: &ShmRegion, offset: usize) -> *mut u8 {
@@ -74,14 +74,14 @@ impl Views {
             .registry_offset
             .store(layout.registry_offset as u64, Ordering::Relaxed);
         header
-            .mailbox_offset
-            .store(layout.mailbox_offset as u64, Ordering::Relaxed);
+            .cell_offset
+            .store(layout.cell_offset as u64, Ordering::Relaxed);
         header
             .data_size
             .store(g.data_size as u64, Ordering::Relaxed);
         header
-            .mailbox_stride
-            .store(layout.mailbox_stride as u64, Ordering::Relaxed);
+            .cell_stride
+            .store(layout.cell_stride as u64, Ordering::Relaxed);
         header
             .response_size
             .store(g.response_size as u32, Ordering::Relaxed);
@@ -107,14 +107,9 @@ impl Views {
                 g.queue_config(),
             )
         }?;
-        let mut mailboxes = Vec::with_capacity(g.max_clients as usize);
-        for i in 0..g.max_clients as usize {
-            let off = layout.mailbox_offset + i * layout.mailbox_stride;
-            // SAFETY: as above.
-            mailboxes.push(unsafe {
-                Seqlock::init(at(region, off), layout.mailbox_stride, g.mailbox_config())
-            }?);
-        }
+        // The cells start zeroed (a fresh region): no request, no reply.
+        // SAFETY: the cells' range is inside the layout (see `cells_of`).
+        let cells = unsafe { cells_of(region, &layout) };
         // SAFETY: the registry range is inside the layout; entries are atomics only.
         let registry = unsafe { registry_of(region, &layout) };
         header.state.store(STATE_READY, Ordering::Relaxed);
@@ -125,8 +120,7 @@ impl Views {
             data,
             queue,
             registry,
-            mailboxes,
-            layout,
+            cells,
         })
     }
 
@@ -194,14 +188,14 @@ impl Views {
                 "registry offset",
             ),
             (
-                header.mailbox_offset.load(Ordering::Relaxed),
-                layout.mailbox_offset,
-                "mailbox offset",
+                header.cell_offset.load(Ordering::Relaxed),
+                layout.cell_offset,
+                "cell offset",
             ),
             (
-                header.mailbox_stride.load(Ordering::Relaxed),
-                layout.mailbox_stride,
-                "mailbox stride",
+                header.cell_stride.load(Ordering::Relaxed),
+                layout.cell_stride,
+                "cell stride",
             ),
         ];
         for (found, expected, what) in stored {
@@ -226,16 +220,8 @@ impl Views {
         {
             return Err(corrupt("command queue does not match the header"));
         }
-        let mut mailboxes = Vec::with_capacity(geometry.max_clients as usize);
-        for i in 0..geometry.max_clients as usize {
-            let off = layout.mailbox_offset + i * layout.mailbox_stride;
-            // SAFETY: as above.
-            let mb = unsafe { Seqlock::from_raw(at(region, off), layout.mailbox_stride) }?;
-            if mb.capacity() != geometry.mailbox_config().capacity {
-                return Err(corrupt("reply mailbox does not match the header"));
-            }
-            mailboxes.push(mb);
-        }
+        // SAFETY: the layout was validated against the region above.
+        let cells = unsafe { cells_of(region, &layout) };
         // SAFETY: the registry range is inside the layout; entries are atomics only.
         let registry = unsafe { registry_of(region, &layout) };
         Ok(Self {
@@ -243,8 +229,7 @@ impl Views {
             data,
             queue,
             registry,
-            mailboxes,
-            layout,
+            cells,
         })
     }
 
@@ -258,8 +243,8 @@ impl Views {
     pub(crate) fn close(&self) {
         self.header.state.store(STATE_CLOSED, Ordering::Release);
         self.data.wake_waiters();
-        for mb in &self.mailboxes {
-            mb.wake_waiters();
+        for cell in &self.cells {
+            wait::futex_wake_all(&cell.reply.seq);
         }
         self.queue.ring();
     }
@@ -277,4 +262,18 @@ unsafe fn registry_of(region: &ShmRegion, layout: &Layout) -> &'static [Registry
             layout.geometry.max_clients as usize,
         )
     }
+}
+
+/// # Safety
+/// The layout was validated against the region, which outlives the returned cells.
+unsafe fn cells_of(region: &ShmRegion, layout: &Layout) -> Vec<Cell<'static>> {
+    let geometry = layout.geometry.cell_geometry();
+    (0..layout.geometry.max_clients as usize)
+        .map(|i| {
+            let off = layout.cell_offset + i * layout.cell_stride;
+            // SAFETY: cell `i` spans `cell_stride` (= its geometry's stride) bytes at a
+            // 64-aligned offset inside the region; atomics only; lifetime per the caller.
+            unsafe { Cell::at(at(region, off), geometry) }
+        })
+        .collect()
 }

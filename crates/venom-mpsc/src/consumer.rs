@@ -255,7 +255,11 @@ impl<'a> Consumer<'a> {
             let remaining = deadline.remaining();
             if now_ready || remaining == Some(Duration::ZERO) {
                 bell.sleeping.store(0, Ordering::Relaxed);
-                return if now_ready { Ok(()) } else { Err(Error::Timeout) };
+                return if now_ready {
+                    Ok(())
+                } else {
+                    Err(Error::Timeout)
+                };
             }
             let pending = self.queue.header.tail.tail.load(Ordering::Relaxed) != self.head;
             let nap = match (pending, remaining) {
