@@ -44,6 +44,15 @@ struct Inner {
     region: ShmRegion,
 }
 
+impl Counters {
+    /// Counts a received command; called with the receiver locked, so a plain load and store
+    /// (no locked instruction on the receive path) cannot lose a count.
+    fn count_command(&self) {
+        let n = self.commands.load(Ordering::Relaxed);
+        self.commands.store(n + 1, Ordering::Relaxed);
+    }
+}
+
 #[derive(Debug, Default)]
 struct Counters {
     writes: AtomicU64,
@@ -71,8 +80,10 @@ pub struct Stats {
     pub abandoned: u64,
 }
 
-/// Marks an `owed` entry as holding a sequence number.
+/// Marks an `owed` entry as holding a sequence number (low 32 bits).
 const OWED: u64 = 1 << 32;
+/// In an `owed` entry: the shell busy-polls for the reply.
+const OWED_BUSY: u64 = 1 << 33;
 
 /// What receives: the queue's consumer role and the daemon's memory of each request cell.
 #[derive(Debug)]
@@ -94,6 +105,8 @@ struct Pending {
     entry: usize,
     seq: u32,
     len: usize,
+    /// The shell busy-polls for the reply (no wake-up needed).
+    busy: bool,
 }
 
 /// What to receive next.
@@ -111,8 +124,13 @@ impl Receiver {
         let hwm = (views.header.clients_hwm.load(Ordering::Relaxed) as usize).min(self.taken.len());
         (0..hwm).find_map(|k| {
             let entry = (self.next_cell + k) % hwm;
-            let (seq, len) = views.cells[entry].pending(self.taken[entry])?;
-            Some(Pending { entry, seq, len })
+            let (seq, len, busy) = views.cells[entry].pending(self.taken[entry])?;
+            Some(Pending {
+                entry,
+                seq,
+                len,
+                busy,
+            })
         })
     }
 
@@ -146,7 +164,8 @@ impl Receiver {
             self.mark_taken(p);
         }
         if copied? {
-            owed[p.entry].store(OWED | u64::from(p.seq), Ordering::Relaxed);
+            let busy = if p.busy { OWED_BUSY } else { 0 };
+            owed[p.entry].store(OWED | busy | u64::from(p.seq), Ordering::Relaxed);
             return Ok(true);
         }
         Ok(false)
@@ -315,7 +334,7 @@ impl DaemonChannel {
         };
         // SAFETY: `region` is our fresh exclusive mapping of `layout.total` bytes, stored in
         // `Inner` after the views, so it outlives them.
-        let views = unsafe { Views::init(&region, layout) }?;
+        let views = unsafe { Views::init(&region, layout, builder.spin == u32::MAX) }?;
         let consumer = views.queue.consumer()?;
         let clients = views.cells.len();
         Ok(Self {
@@ -422,7 +441,7 @@ impl DaemonChannel {
                         let cmd = queued(&r);
                         if let Some(dst) = buf.get_mut(..cmd.len) {
                             let _ = r.read_at(0, dst);
-                            inner.stats.commands.fetch_add(1, Ordering::Relaxed);
+                            inner.stats.count_command();
                             return Some((cmd.client_id, cmd.len));
                         }
                         drop(r);
@@ -437,7 +456,7 @@ impl DaemonChannel {
                 rx.mark_taken(p);
                 inner.stats.dropped.fetch_add(1, Ordering::Relaxed);
             } else if let Ok(true) = rx.take(&inner.views, &inner.owed, p, buf) {
-                inner.stats.commands.fetch_add(1, Ordering::Relaxed);
+                inner.stats.count_command();
                 return Some((p.entry as u32 + 1, p.len));
             }
         }
@@ -451,8 +470,12 @@ impl DaemonChannel {
     /// request stays pending). [`Error::Queue`] / [`Error::Corrupt`] for a corrupt message or
     /// request (dropped; the next call goes on).
     pub fn recv_command(&self, buf: &mut [u8]) -> Result<Option<Command>> {
+        self.recv_locked(&mut self.receiver(), buf)
+    }
+
+    /// [`recv_command`](Self::recv_command) with the receiver already locked.
+    fn recv_locked(&self, rx: &mut Receiver, buf: &mut [u8]) -> Result<Option<Command>> {
         let inner = &*self.inner;
-        let mut rx = self.receiver();
         loop {
             let p = match rx.pick(&inner.views) {
                 Pick::Request(p) => p,
@@ -467,7 +490,7 @@ impl DaemonChannel {
                             });
                         };
                         let _ = r.read_at(0, dst);
-                        inner.stats.commands.fetch_add(1, Ordering::Relaxed);
+                        inner.stats.count_command();
                         return Ok(Some(cmd));
                     }
                     None => match fallback {
@@ -483,7 +506,7 @@ impl DaemonChannel {
                 });
             }
             if rx.take(&inner.views, &inner.owed, p, buf)? {
-                inner.stats.commands.fetch_add(1, Ordering::Relaxed);
+                inner.stats.count_command();
                 return Ok(Some(Command {
                     client_id: p.entry as u32 + 1,
                     len: p.len,
@@ -517,7 +540,7 @@ impl DaemonChannel {
                             },
                             cmd,
                         );
-                        inner.stats.commands.fetch_add(1, Ordering::Relaxed);
+                        inner.stats.count_command();
                         return Ok(Some(out));
                     }
                     None => match fallback {
@@ -547,7 +570,7 @@ impl DaemonChannel {
             },
             cmd,
         );
-        inner.stats.commands.fetch_add(1, Ordering::Relaxed);
+        inner.stats.count_command();
         Ok(Some(out))
     }
 
@@ -571,11 +594,14 @@ impl DaemonChannel {
         let Ok(seq) = u32::try_from(request_id) else {
             return Ok(()); // no request has such an id
         };
-        if inner.owed[entry]
-            .compare_exchange(OWED | request_id, 0, Ordering::Relaxed, Ordering::Relaxed)
-            .is_ok()
+        let owed = &inner.owed[entry];
+        let now = owed.load(Ordering::Relaxed);
+        if now & !OWED_BUSY == OWED | request_id
+            && owed
+                .compare_exchange(now, 0, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
         {
-            inner.views.cells[entry].write_reply(seq, bytes);
+            inner.views.cells[entry].write_reply(seq, bytes, now & OWED_BUSY != 0);
             inner.stats.requests.fetch_add(1, Ordering::Relaxed);
         }
         Ok(())
@@ -599,42 +625,47 @@ impl DaemonChannel {
     /// None in practice: replies go to cells the channel has (client ids come from it).
     pub fn run<R: AsRef<[u8]>>(&self, mut handler: impl FnMut(u32, &[u8]) -> R) -> Result<()> {
         let mut buf = vec![0u8; self.max_command_len()];
-        let mut spins = 0u32;
-        let views = &self.inner.views;
+        let inner = &*self.inner;
+        let views = &inner.views;
         loop {
-            if self.inner.stop.load(Ordering::Acquire) {
-                self.inner.stop.store(false, Ordering::Relaxed);
-                return Ok(());
-            }
-            match self.recv_command(&mut buf) {
-                Ok(Some(cmd)) => {
-                    spins = 0;
-                    let answer = handler(cmd.client_id, &buf[..cmd.len]);
-                    if let Some(id) = cmd.request_id {
-                        self.reply(cmd.client_id, id, answer.as_ref())?;
+            // The receiver stays locked while polling (one lock per command, not per poll),
+            // and is released while the handler runs, which may use this channel.
+            let cmd = {
+                let mut guard = self.receiver();
+                let rx = &mut *guard;
+                let mut spins = 0u32;
+                loop {
+                    if inner.stop.load(Ordering::Acquire) {
+                        inner.stop.store(false, Ordering::Relaxed);
+                        return Ok(());
+                    }
+                    match self.recv_locked(rx, &mut buf) {
+                        Ok(Some(cmd)) => break cmd,
+                        // A corrupt message or request, dropped; never too large for `buf`,
+                        // which holds the largest command.
+                        Ok(None) | Err(_) if spins < inner.spin || inner.spin == u32::MAX => {
+                            spins = spins.saturating_add(1);
+                            std::hint::spin_loop();
+                        }
+                        Ok(None) | Err(_) => {
+                            spins = 0;
+                            // Sleep on the doorbell until a command or a request comes (their
+                            // senders ring it), or a `StopHandle` rings it.
+                            let (consumer, taken) = (&mut rx.consumer, &rx.taken);
+                            let hwm = (views.header.clients_hwm.load(Ordering::Relaxed) as usize)
+                                .min(taken.len());
+                            let _ = consumer.wait_until(None, || {
+                                (0..hwm).any(|i| views.cells[i].pending(taken[i]).is_some())
+                                    || views.header.clients_hwm.load(Ordering::Relaxed) as usize
+                                        != hwm
+                            });
+                        }
                     }
                 }
-                Ok(None) if spins < self.inner.spin => {
-                    spins += 1;
-                    std::hint::spin_loop();
-                }
-                Ok(None) => {
-                    spins = 0;
-                    // Sleep on the doorbell until a command or a request comes (their senders
-                    // ring it), or a `StopHandle` rings it.
-                    let mut guard = self.receiver();
-                    let rx = &mut *guard;
-                    let (consumer, taken) = (&mut rx.consumer, &rx.taken);
-                    let hwm = || {
-                        (views.header.clients_hwm.load(Ordering::Relaxed) as usize).min(taken.len())
-                    };
-                    let _ = consumer.wait_until(None, || {
-                        (0..hwm()).any(|i| views.cells[i].pending(taken[i]).is_some())
-                    });
-                }
-                // Never larger than the buffer, which holds the largest command; a corrupt
-                // message or request was dropped.
-                Err(_) => {}
+            };
+            let answer = handler(cmd.client_id, &buf[..cmd.len]);
+            if let Some(id) = cmd.request_id {
+                self.reply(cmd.client_id, id, answer.as_ref())?;
             }
         }
     }

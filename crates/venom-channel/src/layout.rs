@@ -49,6 +49,8 @@ pub(crate) struct ChannelHeader {
     pub(crate) cmd_slot_size: AtomicU32,
     /// One past the highest registry entry ever claimed: the daemon polls cells below it.
     pub(crate) clients_hwm: AtomicU32,
+    /// 1 if the daemon busy-polls and never sleeps: shells then skip waking it.
+    pub(crate) daemon_busy: AtomicU32,
 }
 
 const _: () = {
@@ -72,6 +74,7 @@ const _: () = {
     assert!(offset_of!(ChannelHeader, cmd_slots) == 88);
     assert!(offset_of!(ChannelHeader, cmd_slot_size) == 92);
     assert!(offset_of!(ChannelHeader, clients_hwm) == 96);
+    assert!(offset_of!(ChannelHeader, daemon_busy) == 100);
     assert!(size_of::<RegistryEntry>() == REGISTRY_ENTRY_SIZE);
 };
 

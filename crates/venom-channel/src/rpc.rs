@@ -31,6 +31,9 @@ use crate::error::{Error, Result};
 
 /// Bit 31 of the reply's `meta`: the handler's reply exceeded the response size.
 const TOO_LARGE: u32 = 1 << 31;
+/// Bit 31 of the request's `meta`: the shell busy-polls for this reply and never sleeps, so
+/// the daemon skips the wake-up check (and its full fence).
+const SHELL_BUSY: u32 = 1 << 31;
 
 /// A cell header line.
 #[repr(C, align(64))]
@@ -38,7 +41,7 @@ const TOO_LARGE: u32 = 1 << 31;
 pub(crate) struct CellHeader {
     /// Sequence number of the newest request (request header) or reply (reply header).
     pub(crate) seq: AtomicU32,
-    /// Length of the request; for a reply, its length and [`TOO_LARGE`].
+    /// Length of the request and [`SHELL_BUSY`]; for a reply, its length and [`TOO_LARGE`].
     pub(crate) meta: AtomicU32,
     /// Reply header only: the shell sleeps on `seq` (futex) and set this first.
     pub(crate) sleeping: AtomicU32,
@@ -115,14 +118,18 @@ impl<'a> Cell<'a> {
 
     // ---- shell side ----
 
-    /// Posts request `seq` (the shell that owns the cell; one request at a time).
-    pub(crate) fn post(&self, seq: u32, cmd: &[u8]) {
+    /// Posts request `seq` (the shell that owns the cell; one request at a time). `busy`: the
+    /// shell will not sleep while it waits for the reply.
+    pub(crate) fn post(&self, seq: u32, cmd: &[u8], busy: bool) {
         debug_assert!(cmd.len() <= self.geometry.request_capacity);
         // SYNC POINT: orders the previous `seq` store before this slot's bytes, for a daemon
         // still copying the request two back from this slot (it re-checks the header).
         fence(Ordering::Release);
         store_bytes(self.request_slots[(seq & 1) as usize], 0, cmd);
-        self.request.meta.store(cmd.len() as u32, Ordering::Relaxed);
+        let busy = if busy { SHELL_BUSY } else { 0 };
+        self.request
+            .meta
+            .store(cmd.len() as u32 | busy, Ordering::Relaxed);
         // SYNC POINT: publishes the bytes to the daemon's Acquire load of the header.
         self.request.seq.store(seq, Ordering::Release);
     }
@@ -168,15 +175,17 @@ impl<'a> Cell<'a> {
 
     // ---- daemon side ----
 
-    /// The newest request's sequence number and claimed length, if it differs from `taken`.
-    pub(crate) fn pending(&self, taken: u32) -> Option<(u32, usize)> {
+    /// The newest request's sequence number, claimed length, and whether its shell busy-polls,
+    /// if it differs from `taken`.
+    pub(crate) fn pending(&self, taken: u32) -> Option<(u32, usize, bool)> {
         let seq = self.request.seq.load(Ordering::Relaxed);
         if seq == taken {
             return None;
         }
         // SYNC POINT: with the Relaxed load above, acquires the shell's Release store of `seq`.
         fence(Ordering::Acquire);
-        Some((seq, self.request.meta.load(Ordering::Relaxed) as usize))
+        let meta = self.request.meta.load(Ordering::Relaxed);
+        Some((seq, (meta & !SHELL_BUSY) as usize, meta & SHELL_BUSY != 0))
     }
 
     /// Copies request `seq` (of `len` bytes, from [`pending`](Self::pending)) into `dst`;
@@ -196,8 +205,9 @@ impl<'a> Cell<'a> {
         Ok(self.request.seq.load(Ordering::Relaxed) == seq)
     }
 
-    /// Answers request `seq` (the daemon, once per request) and wakes the shell if it sleeps.
-    pub(crate) fn write_reply(&self, seq: u32, bytes: &[u8]) {
+    /// Answers request `seq` (the daemon, once per request) and wakes the shell if it sleeps
+    /// (not checked if the shell said it busy-polls).
+    pub(crate) fn write_reply(&self, seq: u32, bytes: &[u8], shell_busy: bool) {
         let fits = bytes.len() <= self.geometry.reply_capacity;
         // SYNC POINT: see `post`.
         fence(Ordering::Release);
@@ -210,6 +220,9 @@ impl<'a> Cell<'a> {
         self.reply.meta.store(meta, Ordering::Relaxed);
         // SYNC POINT: publishes the reply to the shell's Acquire load in `take_reply`.
         self.reply.seq.store(seq, Ordering::Release);
+        if shell_busy {
+            return;
+        }
         // SYNC POINT: Dekker pair with the shell's fence in `sleep_for_reply`: either it sees
         // the reply, or this load sees it asleep.
         fence(Ordering::SeqCst);

@@ -99,7 +99,8 @@ impl ShellChannel {
         self.region.as_ptr()
     }
 
-    /// Sets the number of polls before a blocking call sleeps (`u32::MAX`: busy-poll).
+    /// Sets the number of polls before a blocking call sleeps (`u32::MAX`: busy-poll, never
+    /// sleep; the daemon then skips the wake-up check when it replies).
     pub fn set_spin(&mut self, spins: u32) {
         self.spin = spins;
     }
@@ -258,7 +259,9 @@ impl ShellChannel {
     /// scribbled on).
     pub fn request_timeout(&self, cmd: &[u8], resp: &mut [u8], timeout: Duration) -> Result<usize> {
         self.check_sendable(cmd)?;
-        let deadline = Deadline::after(Some(timeout));
+        // The clock is first read when the reply is not there within a few thousand polls
+        // (tens of microseconds): a busy round trip never reads it.
+        let mut deadline = None;
         let mut req = self
             .requests
             .lock()
@@ -266,8 +269,11 @@ impl ShellChannel {
         req.seq = req.seq.wrapping_add(1);
         let seq = req.seq;
         let cell = &self.views.cells[self.entry];
-        cell.post(seq, cmd);
-        self.views.queue.notify();
+        let busy = self.spin == u32::MAX;
+        cell.post(seq, cmd, busy);
+        if self.views.header.daemon_busy.load(Ordering::Relaxed) == 0 {
+            self.views.queue.notify();
+        }
         let mut polls = 0u32;
         loop {
             if let Some(n) = cell.take_reply(seq, resp)? {
@@ -279,7 +285,9 @@ impl ShellChannel {
                 if polls % CHECK_EVERY != 0 {
                     continue;
                 }
-            } else {
+            }
+            let deadline = *deadline.get_or_insert_with(|| Deadline::after(Some(timeout)));
+            if polls >= self.spin {
                 let slice = deadline
                     .remaining()
                     .map_or(LIVENESS_SLICE, |r| r.min(LIVENESS_SLICE));

@@ -45,11 +45,12 @@ unsafe fn header_of(region: &ShmRegion) -> &'static ChannelHeader {
 
 impl Views {
     /// Lays a fresh channel out in `region` (the daemon's side). The magic is stored last.
+    /// `busy`: the daemon never sleeps (shells need not wake it).
     ///
     /// # Safety
     /// `region` is this process's fresh, exclusively created mapping of at least
     /// `layout.total` bytes, and it outlives the returned views (see [`Views`]).
-    pub(crate) unsafe fn init(region: &ShmRegion, layout: Layout) -> Result<Self> {
+    pub(crate) unsafe fn init(region: &ShmRegion, layout: Layout, busy: bool) -> Result<Self> {
         // SAFETY: the region holds the whole layout (caller), which starts with the header.
         let header = unsafe { header_of(region) };
         let g = layout.geometry;
@@ -112,6 +113,7 @@ impl Views {
         let cells = unsafe { cells_of(region, &layout) };
         // SAFETY: the registry range is inside the layout; entries are atomics only.
         let registry = unsafe { registry_of(region, &layout) };
+        header.daemon_busy.store(u32::from(busy), Ordering::Relaxed);
         header.state.store(STATE_READY, Ordering::Relaxed);
         // SYNC POINT: publishes everything above to `attach`'s Acquire load of the magic.
         header.magic.store(MAGIC, Ordering::Release);

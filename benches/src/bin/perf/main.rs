@@ -58,10 +58,14 @@ impl Opts {
         }
     }
 
-    fn wants(&self, group: &str) -> bool {
-        self.only
-            .as_ref()
-            .is_none_or(|o| o.iter().any(|g| g == group))
+    /// Whether `--only` selects `what`: a group (`rtt`), or a row key (`rtt/venom-busy`)
+    /// or its group.
+    fn wants(&self, what: &str) -> bool {
+        let group = what.split('/').next().unwrap_or(what);
+        self.only.as_ref().is_none_or(|o| {
+            o.iter()
+                .any(|g| g == what || g == group || g.starts_with(&format!("{what}/")))
+        })
     }
 }
 
@@ -96,6 +100,9 @@ impl Results {
     }
 
     fn measure(&mut self, opts: &Opts, key: &str, label: &str, mut f: impl FnMut() -> Run) {
+        if !opts.wants(key) {
+            return;
+        }
         eprint!("  {label} …");
         let runs: Vec<Run> = (0..opts.runs).map(|_| f()).collect();
         let s = venom_benches::Spread::of(&runs.iter().map(|r| r.p50).collect::<Vec<_>>());
