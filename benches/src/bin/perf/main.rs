@@ -7,7 +7,8 @@
 //!
 //! Options: `--only rtt,stream,snap,sys,peers` (groups), `--rounds N` (timed round trips per
 //! run, default 100 000), `--runs N` (default 3), `--window SECS` (snapshot windows, default
-//! 0.5), `--no-write` (print the report instead of writing it). `--scenario NAME` runs one
+//! 0.5), `--no-write` (print the report instead of writing it), `--from FILE` (render the
+//! report from results a run saved in `target/perf-results.tsv`, measuring nothing). `--scenario NAME` runs one
 //! scenario once (what `strace` wraps); `--role …` is how the binary starts its second process.
 
 mod report;
@@ -19,7 +20,7 @@ mod sys;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use venom_benches::harness::{parse_row_line, role_of_args};
+use venom_benches::harness::{parse_row_line, role_of_args, row_line};
 use venom_benches::{Run, pin_to_cpu};
 
 /// What one invocation measures.
@@ -33,6 +34,7 @@ pub(crate) struct Opts {
     only: Option<Vec<String>>,
     write: bool,
     scenario: Option<String>,
+    from: Option<PathBuf>,
 }
 
 impl Opts {
@@ -55,6 +57,7 @@ impl Opts {
             only: value("--only").map(|v| v.split(',').map(str::to_owned).collect()),
             write: !args.iter().any(|a| a == "--no-write"),
             scenario: value("--scenario"),
+            from: value("--from").map(PathBuf::from),
         }
     }
 
@@ -99,20 +102,88 @@ impl Results {
         self.rows.iter().find(|r| r.key == key)
     }
 
-    fn measure(&mut self, opts: &Opts, key: &str, label: &str, mut f: impl FnMut() -> Run) {
-        if !opts.wants(key) {
-            return;
+    /// Everything measured, one record per line (rows in the peers' format).
+    fn to_text(&self) -> String {
+        let mut out = format!("OPTS\t{}\n", self.opts_line);
+        for row in &self.rows {
+            out.push_str(&row_line(&row.key, &row.label, &row.runs));
+            out.push('\n');
         }
-        eprint!("  {label} …");
-        let runs: Vec<Run> = (0..opts.runs).map(|_| f()).collect();
-        let s = venom_benches::Spread::of(&runs.iter().map(|r| r.p50).collect::<Vec<_>>());
-        let rate = venom_benches::Spread::of(&runs.iter().map(|r| r.rate).collect::<Vec<_>>());
-        eprintln!(" p50 {} ns, {} /s", s.show(1.0, 0), rate.show(1.0, 0));
-        self.rows.push(Row {
-            key: key.to_owned(),
-            label: label.to_owned(),
-            runs,
-        });
+        for (name, v) in &self.syscalls {
+            match v {
+                Ok((per, n, a, b)) => out.push_str(&format!("SYS\t{name}\t{per}\t{n}\t{a}\t{b}\n")),
+                Err(e) => out.push_str(&format!("SYSERR\t{name}\t{e}\n")),
+            }
+        }
+        if let Some(cpu) = self.idle_cpu {
+            out.push_str(&format!("IDLE\t{cpu}\n"));
+        }
+        if let Some(e) = &self.peers_error {
+            out.push_str(&format!("PEERSERR\t{e}\n"));
+        }
+        out
+    }
+
+    /// Reads [`to_text`](Self::to_text)'s output back.
+    fn parse(text: &str) -> Self {
+        let mut r = Self::default();
+        for line in text.lines() {
+            let f: Vec<&str> = line.split('\t').collect();
+            match f.as_slice() {
+                ["OPTS", opts] => r.opts_line = (*opts).to_owned(),
+                ["SYS", name, per, n, a, b] => r.syscalls.push((
+                    (*name).to_owned(),
+                    Ok((
+                        per.parse().unwrap_or(f64::NAN),
+                        n.parse().unwrap_or(0),
+                        a.parse().unwrap_or(0),
+                        b.parse().unwrap_or(0),
+                    )),
+                )),
+                ["SYSERR", name, e] => r.syscalls.push(((*name).to_owned(), Err((*e).to_owned()))),
+                ["IDLE", v] => r.idle_cpu = v.parse().ok(),
+                ["PEERSERR", e] => r.peers_error = Some((*e).to_owned()),
+                _ => {
+                    if let Some((key, label, runs)) = parse_row_line(line) {
+                        r.rows.push(Row { key, label, runs });
+                    }
+                }
+            }
+        }
+        r
+    }
+}
+
+/// The configurations of one group, measured interleaved: run 1 of every configuration, then
+/// run 2 of every configuration, … so that a slow phase of the VM (cross-CPU latency here
+/// changes by up to 3× for seconds at a time) falls on all of them alike rather than on the
+/// runs of one.
+#[derive(Default)]
+struct Plan<'a> {
+    configs: Vec<(String, String, Box<dyn FnMut() -> Run + 'a>)>,
+}
+
+impl<'a> Plan<'a> {
+    fn add(&mut self, opts: &Opts, key: &str, label: &str, f: impl FnMut() -> Run + 'a) {
+        if opts.wants(key) {
+            self.configs
+                .push((key.to_owned(), label.to_owned(), Box::new(f)));
+        }
+    }
+
+    fn run(mut self, opts: &Opts, results: &mut Results) {
+        let mut runs: Vec<Vec<Run>> = vec![Vec::new(); self.configs.len()];
+        for i in 0..opts.runs {
+            eprintln!("  run {} of {}", i + 1, opts.runs);
+            for (c, (_, label, f)) in self.configs.iter_mut().enumerate() {
+                let run = f();
+                eprintln!("    {label}: p50 {:.0} ns, {:.0} /s", run.p50, run.rate);
+                runs[c].push(run);
+            }
+        }
+        for ((key, label, _), runs) in self.configs.into_iter().zip(runs) {
+            results.rows.push(Row { key, label, runs });
+        }
     }
 }
 
@@ -204,6 +275,10 @@ fn main() {
     if let Some(name) = &opts.scenario {
         return scenario(&opts, name);
     }
+    if let Some(path) = &opts.from {
+        let text = std::fs::read_to_string(path).expect("read saved results");
+        return report::write(&Results::parse(&text), &root(), opts.write);
+    }
     pin_to_cpu(0);
     let mut r = Results {
         opts_line: std::env::args().skip(1).collect::<Vec<_>>().join(" "),
@@ -212,138 +287,144 @@ fn main() {
     let o = &opts;
     if o.wants("rtt") {
         eprintln!("round trips, 64 B each way:");
+        let mut plan = Plan::default();
         use rtt::Wait::*;
-        r.measure(
+        plan.add(
             o,
             "rtt/pingpong",
             "floor: cache-line ping-pong, one word",
             || rtt::pingpong(o),
         );
-        r.measure(
+        plan.add(
             o,
             "rtt/doorbell-busy",
             "floor: two doorbell lines + 64 B, busy-poll",
             || rtt::doorbell(o, Busy),
         );
-        r.measure(
+        plan.add(
             o,
             "rtt/doorbell-spin",
             "floor: doorbells, spin 1.2 µs then futex",
             || rtt::doorbell(o, SpinSleep),
         );
-        r.measure(
+        plan.add(
             o,
             "rtt/doorbell-sleep",
             "floor: doorbells, server asleep in futex",
             || rtt::doorbell(o, Sleep),
         );
-        r.measure(
+        plan.add(
             o,
             "rtt/venom-busy",
             "VenomMemory request↔run, busy-poll",
             || rtt::venom(o, Busy),
         );
-        r.measure(
+        plan.add(
             o,
             "rtt/venom-spin",
             "VenomMemory request↔run, spin then sleep (default)",
             || rtt::venom(o, SpinSleep),
         );
-        r.measure(
+        plan.add(
             o,
             "rtt/venom-sleep",
             "VenomMemory request↔run, daemon asleep",
             || rtt::venom(o, Sleep),
         );
-        r.measure(o, "rtt/unix", "Unix socket echo, blocking", || rtt::unix(o));
-        r.measure(o, "rtt/pipe", "pipe echo, blocking", || rtt::pipe(o));
+        plan.add(o, "rtt/unix", "Unix socket echo, blocking", || rtt::unix(o));
+        plan.add(o, "rtt/pipe", "pipe echo, blocking", || rtt::pipe(o));
+        plan.run(o, &mut r);
     }
     if o.wants("stream") {
         eprintln!("streams of 64 B messages:");
-        r.measure(
+        let mut plan = Plan::default();
+        plan.add(
             o,
             "stream/spsc",
             "floor: SPSC ring, publish per message",
             || stream::spsc(o, false),
         );
-        r.measure(
+        plan.add(
             o,
             "stream/spsc-batched",
             "floor: SPSC ring, publish per 32",
             || stream::spsc(o, true),
         );
-        r.measure(
+        plan.add(
             o,
             "stream/commands",
             "VenomMemory try_send_command → try_recv_command",
             || stream::venom_commands(o),
         );
-        r.measure(
+        plan.add(
             o,
             "stream/queue",
             "venom-mpsc try_send → try_recv",
             || stream::venom_queue(o, false),
         );
-        r.measure(
+        plan.add(
             o,
             "stream/queue-batched",
             "venom-mpsc try_send → drain(32)",
             || stream::venom_queue(o, true),
         );
-        r.measure(
+        plan.add(
             o,
             "stream/unix",
             "Unix socket, one write per message",
             || stream::kernel(o, "unix"),
         );
-        r.measure(o, "stream/pipe", "pipe, one write per message", || {
+        plan.add(o, "stream/pipe", "pipe, one write per message", || {
             stream::kernel(o, "pipe")
         });
+        plan.run(o, &mut r);
     }
     if o.wants("snap") {
         eprintln!("latest value:");
+        let mut plan = Plan::default();
         use snap::Pace::*;
         for size in snap::SIZES {
             let l = venom_benches::size_label(size);
-            r.measure(
+            plan.add(
                 o,
                 &format!("snap/memcpy/{size}"),
                 &format!("memcpy {l}"),
-                || snap::memcpy(o, size),
+                move || snap::memcpy(o, size),
             );
             for pace in [B2b, Khz] {
                 let p = pace.arg();
-                r.measure(
+                plan.add(
                     o,
                     &format!("snap/raw/{size}/{p}"),
                     &format!("raw {l} {p}"),
-                    || snap::raw(o, size, pace),
+                    move || snap::raw(o, size, pace),
                 );
             }
             for slots in [1u32, 3] {
                 for pace in [Idle, B2b, Khz] {
                     let p = pace.arg();
-                    r.measure(
+                    plan.add(
                         o,
                         &format!("snap/venom/{size}/{slots}/{p}"),
                         &format!("venom {l} {slots} slot(s) {p}"),
-                        || snap::venom(o, size, slots, pace),
+                        move || snap::venom(o, size, slots, pace),
                     );
                 }
             }
         }
-        r.measure(
+        plan.add(
             o,
-            "sm/read",
+            "snap/sm-read",
             "SharedMemory<[u64; 8]>::read, writer at 1 kHz",
-            || snap::shared_memory(o, "read"),
+            move || snap::shared_memory(o, "read"),
         );
-        r.measure(
+        plan.add(
             o,
-            "sm/write",
+            "snap/sm-write",
             "SharedMemory<[u64; 8]>::write, reader back to back",
-            || snap::shared_memory(o, "write"),
+            move || snap::shared_memory(o, "write"),
         );
+        plan.run(o, &mut r);
     }
     if o.wants("sys") {
         eprintln!("system calls per operation (strace -f -c):");
@@ -365,6 +446,11 @@ fn main() {
     if o.wants("peers") {
         eprintln!("peers:");
         peers(o, &mut r);
+    }
+    let saved = root().join("target/perf-results.tsv");
+    match std::fs::write(&saved, r.to_text()) {
+        Ok(()) => eprintln!("results saved in {} (re-render: --from)", saved.display()),
+        Err(e) => eprintln!("warning: cannot save results: {e}"),
     }
     report::write(&r, &root(), o.write);
 }

@@ -189,10 +189,12 @@ pub(crate) fn doorbell(opts: &Opts, how: Wait) -> Run {
     await_cond("doorbell server", || d.ready.load(Ordering::Acquire) == 1);
     let mut seq = 0u32;
     let gap = how == Wait::Sleep;
-    let client_wait = if how == Wait::Busy {
-        Wait::Busy
-    } else {
+    // The client sleeps only in the spin-then-sleep floor; with the server asleep it spins,
+    // so that one futex wake (the server's) is measured, as for VenomMemory's shell.
+    let client_wait = if how == Wait::SpinSleep {
         Wait::SpinSleep
+    } else {
+        Wait::Busy
     };
     let rt = |seq: &mut u32, tag: u64| {
         *seq = seq.wrapping_add(1);
