@@ -160,8 +160,11 @@ impl Results {
 /// runs of one.
 #[derive(Default)]
 struct Plan<'a> {
-    configs: Vec<(String, String, Box<dyn FnMut() -> Run + 'a>)>,
+    configs: Vec<(String, String, Measure<'a>)>,
 }
+
+/// One run of one configuration.
+type Measure<'a> = Box<dyn FnMut() -> Run + 'a>;
 
 impl<'a> Plan<'a> {
     fn add(&mut self, opts: &Opts, key: &str, label: &str, f: impl FnMut() -> Run + 'a) {
