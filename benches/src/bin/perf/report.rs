@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use venom_benches::{Run, Spread, size_label};
 
@@ -404,9 +405,20 @@ pub(crate) fn write(r: &Results, root: &Path, write: bool) {
     eprintln!("wrote docs/PERFORMANCE.md and docs/perf/*.svg");
 }
 
-/// Round-trip percentiles per transport: a line from p50 to p99.9, dots at p50 and p99.
-fn plot_latency(r: &Results, path: &Path) {
-    let rows: Vec<&Row> = RTT_KEYS.iter().filter_map(|k| r.get(k)).collect();
+/// The chart type both per-transport plots use: one row per transport (labelled on the left),
+/// a logarithmic x axis; `draw` adds each row's marks at its y.
+fn per_transport_chart(
+    path: &Path,
+    caption: &str,
+    x: std::ops::Range<f64>,
+    x_desc: &str,
+    rows: &[&Row],
+    mut draw: impl FnMut(
+        &mut ChartContext<'_, SVGBackend<'_>, Cartesian2d<LogCoord<f64>, RangedCoordf64>>,
+        &Row,
+        f64,
+    ),
+) {
     if rows.is_empty() {
         return;
     }
@@ -415,20 +427,16 @@ fn plot_latency(r: &Results, path: &Path) {
     let _ = root.fill(&WHITE);
     let n = rows.len() as f64;
     let mut chart = ChartBuilder::on(&root)
-        .caption(
-            "Round trip, 64 B each way: p50 (●), p99 (○), line to p99.9",
-            ("sans-serif", 18),
-        )
+        .caption(caption, ("sans-serif", 18))
         .margin(10)
         .x_label_area_size(40)
         .y_label_area_size(380)
-        .build_cartesian_2d((50f64..5e6).log_scale(), -0.5f64..n - 0.5)
+        .build_cartesian_2d(x.log_scale(), -0.5f64..n - 0.5)
         .expect("chart");
-    let labels: Vec<String> = rows.iter().map(|row| row.label.clone()).collect();
     let fmt = |y: &f64| {
         let i = y.round();
-        if (y - i).abs() < 0.01 && i >= 0.0 && (i as usize) < labels.len() {
-            labels[labels.len() - 1 - i as usize].clone()
+        if (y - i).abs() < 0.01 && i >= 0.0 && (i as usize) < rows.len() {
+            rows[rows.len() - 1 - i as usize].label.clone()
         } else {
             String::new()
         }
@@ -437,87 +445,73 @@ fn plot_latency(r: &Results, path: &Path) {
         .configure_mesh()
         .y_labels(rows.len() * 4)
         .y_label_formatter(&fmt)
-        .x_desc("nanoseconds (log scale)")
+        .x_desc(x_desc)
         .disable_y_mesh()
         .draw();
     for (i, row) in rows.iter().enumerate() {
-        let y = n - 1.0 - i as f64;
-        let (a, b, c) = (
-            spread(row, |x| x.p50).median,
-            spread(row, |x| x.p99).median,
-            spread(row, |x| x.p999).median,
-        );
-        let color = if row.key.contains("venom") {
-            RED
-        } else if row.key.starts_with("peer") {
-            BLUE
-        } else {
-            BLACK
-        };
-        let _ = chart.draw_series(std::iter::once(PathElement::new(
-            vec![(a, y), (c, y)],
-            color.stroke_width(2),
-        )));
-        let _ = chart.draw_series(std::iter::once(Circle::new((a, y), 5, color.filled())));
-        let _ = chart.draw_series(std::iter::once(Circle::new(
-            (b, y),
-            5,
-            color.stroke_width(2),
-        )));
+        draw(&mut chart, row, n - 1.0 - i as f64);
     }
     let _ = root.present();
+}
+
+/// Round-trip percentiles per transport: a line from p50 to p99.9, dots at p50 and p99.
+fn plot_latency(r: &Results, path: &Path) {
+    let rows: Vec<&Row> = RTT_KEYS.iter().filter_map(|k| r.get(k)).collect();
+    per_transport_chart(
+        path,
+        "Round trip, 64 B each way: p50 (●), p99 (○), line to p99.9",
+        50f64..5e6,
+        "nanoseconds (log scale)",
+        &rows,
+        |chart, row, y| {
+            let (a, b, c) = (
+                spread(row, |x| x.p50).median,
+                spread(row, |x| x.p99).median,
+                spread(row, |x| x.p999).median,
+            );
+            let color = if row.key.contains("venom") {
+                RED
+            } else if row.key.starts_with("peer") {
+                BLUE
+            } else {
+                BLACK
+            };
+            let _ = chart.draw_series(std::iter::once(PathElement::new(
+                vec![(a, y), (c, y)],
+                color.stroke_width(2),
+            )));
+            let _ = chart.draw_series(std::iter::once(Circle::new((a, y), 5, color.filled())));
+            let _ = chart.draw_series(std::iter::once(Circle::new(
+                (b, y),
+                5,
+                color.stroke_width(2),
+            )));
+        },
+    );
 }
 
 /// Stream throughput per transport (M msg/s, log scale).
 fn plot_streams(r: &Results, path: &Path) {
     let rows: Vec<&Row> = STREAM_KEYS.iter().filter_map(|k| r.get(k)).collect();
-    if rows.is_empty() {
-        return;
-    }
-    let h = 80 + 34 * rows.len() as u32;
-    let root = SVGBackend::new(path, (1000, h)).into_drawing_area();
-    let _ = root.fill(&WHITE);
-    let n = rows.len() as f64;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            "64-byte messages per second, one producer process",
-            ("sans-serif", 18),
-        )
-        .margin(10)
-        .x_label_area_size(40)
-        .y_label_area_size(380)
-        .build_cartesian_2d((0.1f64..500.0).log_scale(), -0.5f64..n - 0.5)
-        .expect("chart");
-    let labels: Vec<String> = rows.iter().map(|row| row.label.clone()).collect();
-    let fmt = |y: &f64| {
-        let i = y.round();
-        if (y - i).abs() < 0.01 && i >= 0.0 && (i as usize) < labels.len() {
-            labels[labels.len() - 1 - i as usize].clone()
-        } else {
-            String::new()
-        }
-    };
-    let _ = chart
-        .configure_mesh()
-        .y_labels(rows.len() * 4)
-        .y_label_formatter(&fmt)
-        .x_desc("million messages per second (log scale)")
-        .disable_y_mesh()
-        .draw();
-    for (i, row) in rows.iter().enumerate() {
-        let y = n - 1.0 - i as f64;
-        let v = spread(row, |x| x.rate).median / 1e6;
-        let color = if row.key.contains("commands") || row.key.contains("queue") {
-            RED
-        } else {
-            BLACK
-        };
-        let _ = chart.draw_series(std::iter::once(Rectangle::new(
-            [(0.1, y - 0.3), (v.max(0.1), y + 0.3)],
-            color.mix(0.6).filled(),
-        )));
-    }
-    let _ = root.present();
+    per_transport_chart(
+        path,
+        "64-byte messages per second, one producer process",
+        0.1f64..500.0,
+        "million messages per second (log scale)",
+        &rows,
+        |chart, row, y| {
+            let v = spread(row, |x| x.rate).median / 1e6;
+            let color = if row.key.contains("commands") || row.key.contains("queue") {
+                RED
+            } else {
+                BLACK
+            };
+            let _ = chart.draw_series(std::iter::once(Rectangle::new(
+                [(0.1, y - 0.3), (v.max(0.1), y + 0.3)],
+                color.mix(0.6).filled(),
+            )));
+        },
+    );
 }
 
 /// Snapshot bandwidth (GB/s) by value size, per transport and writer pace.
