@@ -109,6 +109,22 @@ struct Pending {
     busy: bool,
 }
 
+/// The first cell, from `start` round robin, below the clients' high-water mark (read now)
+/// whose request differs from the one last taken from it.
+fn first_pending(views: &Views, taken: &[u32], start: usize) -> Option<Pending> {
+    let hwm = (views.header.clients_hwm.load(Ordering::Relaxed) as usize).min(taken.len());
+    (0..hwm).find_map(|k| {
+        let entry = (start + k) % hwm;
+        let (seq, len, busy) = views.cells[entry].pending(taken[entry])?;
+        Some(Pending {
+            entry,
+            seq,
+            len,
+            busy,
+        })
+    })
+}
+
 /// What to receive next.
 #[derive(Debug, Clone, Copy)]
 enum Pick {
@@ -121,17 +137,7 @@ enum Pick {
 impl Receiver {
     /// The first cell (round robin) holding a request not yet taken.
     fn pending(&self, views: &Views) -> Option<Pending> {
-        let hwm = (views.header.clients_hwm.load(Ordering::Relaxed) as usize).min(self.taken.len());
-        (0..hwm).find_map(|k| {
-            let entry = (self.next_cell + k) % hwm;
-            let (seq, len, busy) = views.cells[entry].pending(self.taken[entry])?;
-            Some(Pending {
-                entry,
-                seq,
-                len,
-                busy,
-            })
-        })
+        first_pending(views, &self.taken, self.next_cell)
     }
 
     /// Where to receive from next. A shell's fire-and-forget commands sent before a request
@@ -652,13 +658,8 @@ impl DaemonChannel {
                             // Sleep on the doorbell until a command or a request comes (their
                             // senders ring it), or a `StopHandle` rings it.
                             let (consumer, taken) = (&mut rx.consumer, &rx.taken);
-                            let hwm = (views.header.clients_hwm.load(Ordering::Relaxed) as usize)
-                                .min(taken.len());
-                            let _ = consumer.wait_until(None, || {
-                                (0..hwm).any(|i| views.cells[i].pending(taken[i]).is_some())
-                                    || views.header.clients_hwm.load(Ordering::Relaxed) as usize
-                                        != hwm
-                            });
+                            let _ = consumer
+                                .wait_until(None, || first_pending(views, taken, 0).is_some());
                         }
                     }
                 }
