@@ -30,7 +30,7 @@ fn run() -> Result<(), Error> {
         }
     };
     for _ in 0..5 {
-        match shm.wait_for_change(Duration::from_secs(2)) {
+        match shm.wait_for_change_timeout(Duration::from_secs(2)) {
             Ok(()) => println!("Read message: {}", shm.read().content()),
             Err(Error::Timeout) => println!("Timeout waiting for message"),
             Err(e) => return Err(e),

@@ -5,8 +5,8 @@
 //! each value it sees. Words are accessed only through atomics.
 
 use std::process::Command;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+use venom_shm::sync::{AtomicU64, Ordering};
 
 use venom_shm::{Access, CreateOptions, ShmRegion};
 

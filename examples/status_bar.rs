@@ -56,7 +56,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut version = 0;
     let mut shown = 0;
     while updates.is_none_or(|n| shown < n) {
-        version = match shell.wait_for_data(version, Some(Duration::from_secs(10))) {
+        version = match shell.wait_for_data_timeout(version, Duration::from_secs(10)) {
             Ok(v) => v,
             Err(Error::Disconnected) => {
                 println!("[status_bar] daemon gone");

@@ -4,8 +4,8 @@
 //! `cargo run -p venom-examples --example system_daemon -- [channel] [interval_ms]`
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
+use venom_shm::sync::{AtomicBool, AtomicU64, Ordering};
 
 use venom_channel::{ChannelConfig, DaemonChannel};
 use venom_examples::{CHANNEL, SystemStats};

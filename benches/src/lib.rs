@@ -13,7 +13,7 @@ pub mod harness;
 
 pub use harness::{Run, pin_to_cpu};
 
-use std::sync::atomic::AtomicU64;
+use venom_shm::sync::AtomicU64;
 
 use venom_shm::{Access, CreateOptions, ShmRegion};
 
@@ -81,7 +81,7 @@ pub struct Shm {
 impl Shm {
     /// Creates a fresh region of `len` bytes (zeroed) under a name unique to this process.
     pub fn create(tag: &str, len: usize) -> Self {
-        use std::sync::atomic::{AtomicU32, Ordering};
+        use venom_shm::sync::{AtomicU32, Ordering};
         static N: AtomicU32 = AtomicU32::new(0);
         let name = format!(
             "/vbench_{tag}_{}_{}",

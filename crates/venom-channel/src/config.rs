@@ -1,7 +1,11 @@
-//! [`ChannelConfig`] (the seed's three fields) and [`ChannelBuilder`] for everything else.
+//! [`ChannelConfig`] (the seed's three fields), [`ChannelOptions`] for the daemon's tuning and
+//! [`ShellOptions`] for a shell's. Every options type is finished the same way: passed by
+//! reference to the `*_with` constructor (`DaemonChannel::create_with`,
+//! `ShellChannel::connect_with`, `SharedMemory::create_with`, …).
 
 use std::time::Duration;
 
+use crate::error::{Error, Result};
 use crate::layout::Geometry;
 
 /// The shape of a channel, as the seed programs build it with a struct literal.
@@ -17,7 +21,7 @@ pub struct ChannelConfig {
     pub data_size: usize,
     /// Slots of the command queue (rounded up to a power of two).
     pub cmd_slots: usize,
-    /// Most shells connected at once.
+    /// Most shells connected at once (1 ..= 65 536).
     pub max_clients: usize,
 }
 
@@ -31,21 +35,22 @@ impl Default for ChannelConfig {
     }
 }
 
-/// Tuning beyond [`ChannelConfig`]: command slot size, reply size, data slots, permissions,
-/// and the spin budget before sleeping.
+/// The daemon's tuning beyond [`ChannelConfig`]: command slot size, reply size, data slots,
+/// permissions, and the spin budget before sleeping. Used by
+/// [`DaemonChannel::create_with`](crate::DaemonChannel::create_with).
 ///
 /// ```no_run
-/// use venom_channel::{ChannelBuilder, ChannelConfig};
-/// let daemon = ChannelBuilder::new(ChannelConfig::default())
+/// use venom_channel::{ChannelConfig, ChannelOptions, DaemonChannel};
+/// let options = ChannelOptions::new(ChannelConfig::default())
 ///     .command_slot_size(1024)
 ///     .response_size(64 * 1024)
 ///     .mode(0o660)
-///     .spin(u32::MAX) // busy-poll: lowest latency, one core per waiting side
-///     .create("camera")?;
+///     .spin(u32::MAX); // busy-poll: lowest latency, one core per waiting side
+/// let daemon = DaemonChannel::create_with("camera", &options)?;
 /// # Ok::<(), venom_channel::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ChannelBuilder {
+pub struct ChannelOptions {
     pub(crate) config: ChannelConfig,
     pub(crate) cmd_slot_size: u32,
     pub(crate) response_size: usize,
@@ -58,8 +63,10 @@ pub struct ChannelBuilder {
 pub const DEFAULT_SPIN: u32 = 2_000;
 /// `request`'s time limit.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// The most shells a channel admits.
+pub const MAX_CLIENTS: usize = 65_536;
 
-impl ChannelBuilder {
+impl ChannelOptions {
     /// Defaults: 256-byte command slots (commands up to 232 bytes), replies up to 4 KiB, three
     /// data slots (readers are never starved by a writer rewriting large values back to back),
     /// mode `0o600`, spin [`DEFAULT_SPIN`].
@@ -100,31 +107,74 @@ impl ChannelBuilder {
         self
     }
 
-    /// Polls before a blocking call (the daemon's `run`, a shell's `request` or wait) sleeps
-    /// on its futex. `u32::MAX` never sleeps (busy-poll); 0 sleeps at once.
+    /// Polls before the daemon's `run` or `recv_command` sleeps on its futex. `u32::MAX`
+    /// never sleeps (busy-poll); 0 sleeps at once.
     pub fn spin(mut self, spins: u32) -> Self {
         self.spin = spins;
         self
     }
 
-    pub(crate) fn geometry(&self) -> crate::Result<Geometry> {
-        let to_u32 =
-            |v: usize, what| u32::try_from(v).map_err(|_| crate::Error::Corrupt { reason: what });
-        let cmd_slots = self
-            .config
+    /// The sizes these options describe.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] naming the value that cannot be.
+    pub(crate) fn geometry(&self) -> Result<Geometry> {
+        let c = &self.config;
+        if c.max_clients == 0 || c.max_clients > MAX_CLIENTS {
+            return Err(Error::config(format!(
+                "max_clients is {}, must be 1..={MAX_CLIENTS}",
+                c.max_clients
+            )));
+        }
+        let cmd_slots = c
             .cmd_slots
             .max(1)
             .checked_next_power_of_two()
-            .ok_or(crate::Error::Corrupt {
-                reason: "cmd_slots too large",
-            })?;
-        Ok(Geometry {
-            data_size: self.config.data_size,
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or_else(|| Error::config(format!("cmd_slots {} is too large", c.cmd_slots)))?;
+        let g = Geometry {
+            data_size: c.data_size,
             data_slots: self.data_slots,
-            cmd_slots: to_u32(cmd_slots, "cmd_slots too large")?,
+            cmd_slots,
             cmd_slot_size: self.cmd_slot_size,
-            max_clients: to_u32(self.config.max_clients, "max_clients too large")?,
+            max_clients: c.max_clients as u32,
             response_size: self.response_size,
-        })
+        };
+        g.layout().map_err(Error::config)?;
+        Ok(g)
+    }
+}
+
+/// A shell's tuning, given at connect time
+/// ([`ShellChannel::connect_with`](crate::ShellChannel::connect_with)).
+///
+/// ```no_run
+/// use venom_channel::{ShellChannel, ShellOptions};
+/// let shell = ShellChannel::connect_with("camera", &ShellOptions::new().spin(u32::MAX))?;
+/// # Ok::<(), venom_channel::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShellOptions {
+    pub(crate) spin: u32,
+}
+
+impl Default for ShellOptions {
+    fn default() -> Self {
+        Self { spin: DEFAULT_SPIN }
+    }
+}
+
+impl ShellOptions {
+    /// Spin [`DEFAULT_SPIN`].
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Polls before a blocking call (`request`, `wait_for_data`) sleeps on its futex.
+    /// `u32::MAX` never sleeps (busy-poll; the daemon then skips the wake-up check when it
+    /// replies); 0 sleeps at once.
+    pub fn spin(mut self, spins: u32) -> Self {
+        self.spin = spins;
+        self
     }
 }

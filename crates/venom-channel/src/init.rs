@@ -1,8 +1,8 @@
 //! The initialisation barrier shared by channels and `SharedMemory<T>`: the creator stores
 //! the magic last (`Release`); an opener waits briefly for it, then checks magic and version.
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
+use venom_shm::sync::{AtomicU32, Ordering};
 
 use venom_shm::wait::Deadline;
 
@@ -25,8 +25,8 @@ pub(crate) fn await_header(
 ) -> Result<()> {
     let deadline = Deadline::after(Some(INIT_WAIT));
     let found = loop {
-        // SYNC POINT: pairs with the creator's Release store of the magic, made after every
-        // other field.
+        // SYNC POINT [H2]: pairs with the creator's Release store of the magic, made after
+        // every other field ([H1] for channels, [V1] for shared values).
         let found = magic.load(Ordering::Acquire);
         if found != 0 || deadline.expired() {
             break found;

@@ -8,8 +8,10 @@
 //! cells    max_clients × request/reply cell (see `rpc`): that client's requests and replies
 //! ```
 
+use venom_shm::sync::{AtomicU32, AtomicU64, Ordering};
+use venom_shm::wait;
+
 use crate::error::{Error, Result};
-use std::sync::atomic::{AtomicU32, AtomicU64};
 
 /// "VNOM".
 pub const MAGIC: u32 = 0x564E_4F4D;
@@ -22,6 +24,16 @@ pub const ABI_MARKER: u32 = 0x0102_0300 | (core::mem::size_of::<usize>() as u32)
 pub const HEADER_SIZE: usize = 128;
 /// Bytes of one client-registry entry.
 pub(crate) const REGISTRY_ENTRY_SIZE: usize = 64;
+
+/// The region name of channel `name`: `/venom_<name>`.
+pub(crate) fn channel_region_name(name: &str) -> String {
+    format!("/venom_{}", name.strip_prefix('/').unwrap_or(name))
+}
+
+/// The region name of shared value `name`: `/venom_sm_<name>`.
+pub(crate) fn shared_region_name(name: &str) -> String {
+    format!("/venom_sm_{}", name.strip_prefix('/').unwrap_or(name))
+}
 
 pub(crate) const STATE_READY: u32 = 1;
 pub(crate) const STATE_CLOSED: u32 = 2;
@@ -120,31 +132,30 @@ impl Geometry {
     }
     pub(crate) fn cell_geometry(&self) -> crate::rpc::CellGeometry {
         crate::rpc::CellGeometry {
-            request_capacity: self.cmd_slot_size as usize - venom_mpsc::SLOT_HEADER_SIZE,
+            request_capacity: self.queue_config().payload_size(),
             reply_capacity: self.response_size,
         }
     }
 
-    /// Computes the layout, with overflow checks.
-    pub(crate) fn layout(&self) -> Result<Layout> {
-        let corrupt = |reason| Error::Corrupt { reason };
-        if self.max_clients == 0 || self.max_clients > 65_536 {
-            return Err(corrupt("max_clients must be 1..=65536"));
-        }
-        if self.cmd_slot_size as usize <= venom_mpsc::SLOT_HEADER_SIZE {
-            return Err(corrupt("command slots too small"));
+    /// Computes the layout, with overflow checks; the error names the value that cannot be.
+    pub(crate) fn layout(&self) -> core::result::Result<Layout, &'static str> {
+        if self.max_clients == 0 || self.max_clients as usize > crate::config::MAX_CLIENTS {
+            return Err("max_clients must be 1..=65536");
         }
         if self.response_size > (u32::MAX >> 1) as usize {
-            return Err(corrupt("response size too large"));
+            return Err("response size must be below 2 GiB");
         }
-        let data_len = self.data_config().region_size()?;
-        let queue_len = self.queue_config().region_size().map_err(Error::from)?;
-        let cell_stride = self
-            .cell_geometry()
-            .stride()
-            .ok_or(corrupt("size overflows"))?;
+        let data_len = self
+            .data_config()
+            .region_size()
+            .map_err(|_| "data_size and data_slots describe no data region (data_slots 1..=64)")?;
+        let queue_len = self.queue_config().region_size().map_err(|_| {
+            "command_slot_size must be a power of two, 64 ..= 1 MiB, and cmd_slots at most 2^24"
+        })?;
+        let overflow = "sizes overflow the address space";
+        let cell_stride = self.cell_geometry().stride().ok_or(overflow)?;
         let data_offset = HEADER_SIZE;
-        let add = |a: usize, b: usize| a.checked_add(b).ok_or(corrupt("size overflows"));
+        let add = |a: usize, b: usize| a.checked_add(b).ok_or(overflow);
         let queue_offset = add(data_offset, data_len)?;
         let registry_offset = add(queue_offset, queue_len)?;
         let cell_offset = add(
@@ -153,7 +164,7 @@ impl Geometry {
         )?;
         let cells = cell_stride
             .checked_mul(self.max_clients as usize)
-            .ok_or(corrupt("size overflows"))?;
+            .ok_or(overflow)?;
         let total = add(cell_offset, cells)?;
         Ok(Layout {
             geometry: *self,
@@ -166,5 +177,113 @@ impl Geometry {
             cell_stride,
             total,
         })
+    }
+}
+
+impl ChannelHeader {
+    /// Writes everything but the magic and `state` for a fresh channel (the daemon's side,
+    /// before the sub-structures are initialised; the magic is published last by
+    /// [`publish`](Self::publish)).
+    pub(crate) fn store_layout(&self, layout: &Layout, busy: bool) {
+        let g = &layout.geometry;
+        let r = Ordering::Relaxed;
+        self.daemon_pid.store(wait::current_pid(), r);
+        self.layout_version.store(LAYOUT_VERSION, r);
+        self.abi.store(ABI_MARKER, r);
+        self.max_clients.store(g.max_clients, r);
+        self.total_size.store(layout.total as u64, r);
+        self.data_offset.store(layout.data_offset as u64, r);
+        self.queue_offset.store(layout.queue_offset as u64, r);
+        self.registry_offset.store(layout.registry_offset as u64, r);
+        self.cell_offset.store(layout.cell_offset as u64, r);
+        self.data_size.store(g.data_size as u64, r);
+        self.cell_stride.store(layout.cell_stride as u64, r);
+        self.response_size.store(g.response_size as u32, r);
+        self.data_slots.store(g.data_slots, r);
+        self.cmd_slots.store(g.cmd_slots, r);
+        self.cmd_slot_size.store(g.cmd_slot_size, r);
+        self.daemon_busy.store(u32::from(busy), r);
+    }
+
+    /// Marks the channel ready and publishes the magic: everything stored before is visible to
+    /// an opener that sees the magic.
+    pub(crate) fn publish(&self) {
+        self.state.store(STATE_READY, Ordering::Relaxed);
+        // SYNC POINT [H1]: publishes every header field and sub-structure initialised before
+        // to an opener's Acquire load of the magic in `init::await_header` [H2].
+        self.magic.store(MAGIC, Ordering::Release);
+    }
+
+    /// Reads the sizes and re-derives the layout, requiring every stored offset to match it
+    /// and the whole to fit `region_len` (the shell's side, after the magic was seen).
+    ///
+    /// # Errors
+    /// [`Error::AbiMismatch`], [`Error::Corrupt`] naming the field.
+    pub(crate) fn load_layout(&self, region_len: usize) -> Result<Layout> {
+        let r = Ordering::Relaxed;
+        let abi = self.abi.load(r);
+        if abi != ABI_MARKER {
+            return Err(Error::AbiMismatch {
+                found: abi,
+                expected: ABI_MARKER,
+            });
+        }
+        let corrupt = |reason| Error::Corrupt { reason };
+        let geometry = Geometry {
+            data_size: usize::try_from(self.data_size.load(r)).map_err(|_| corrupt("data size"))?,
+            data_slots: self.data_slots.load(r),
+            cmd_slots: self.cmd_slots.load(r),
+            cmd_slot_size: self.cmd_slot_size.load(r),
+            max_clients: self.max_clients.load(r),
+            response_size: self.response_size.load(r) as usize,
+        };
+        let layout = geometry.layout().map_err(corrupt)?;
+        let stored = [
+            (self.total_size.load(r), layout.total, "total size"),
+            (self.data_offset.load(r), layout.data_offset, "data offset"),
+            (
+                self.queue_offset.load(r),
+                layout.queue_offset,
+                "queue offset",
+            ),
+            (
+                self.registry_offset.load(r),
+                layout.registry_offset,
+                "registry offset",
+            ),
+            (self.cell_offset.load(r), layout.cell_offset, "cell offset"),
+            (self.cell_stride.load(r), layout.cell_stride, "cell stride"),
+        ];
+        for (found, expected, what) in stored {
+            if found != expected as u64 {
+                return Err(corrupt(what));
+            }
+        }
+        if layout.total > region_len {
+            return Err(corrupt("total size exceeds the region"));
+        }
+        Ok(layout)
+    }
+
+    /// Whether the daemon has closed the channel or died.
+    pub(crate) fn disconnected(&self) -> bool {
+        self.is_closed() || !wait::process_alive(self.daemon_pid.load(Ordering::Relaxed))
+    }
+
+    /// Whether the daemon marked the channel closed.
+    pub(crate) fn is_closed(&self) -> bool {
+        // SYNC POINT [H3]: pairs with [H4].
+        self.state.load(Ordering::Acquire) == STATE_CLOSED
+    }
+
+    /// Whether the daemon said it busy-polls (so it need not be woken).
+    pub(crate) fn daemon_busy(&self) -> bool {
+        self.daemon_busy.load(Ordering::Relaxed) != 0
+    }
+
+    /// Marks the channel closed (the daemon, on drop).
+    pub(crate) fn close(&self) {
+        // SYNC POINT [H4]: pairs with the shells' Acquire load in `is_closed` [H3].
+        self.state.store(STATE_CLOSED, Ordering::Release);
     }
 }

@@ -7,8 +7,11 @@
 //! * [`DaemonChannel`]: `create`, `write_data`, `try_recv_command`, `run`, `reply`, stats.
 //! * [`ShellChannel`]: `connect`, `read_data`, `try_send_command`, `request`, waits.
 //! * [`SharedMemory<T>`]: one named plain-data value any process may read or write.
-//! * [`ChannelConfig`] (the seed's three fields) and [`ChannelBuilder`] (everything else).
-//! * [`Error`]: what went wrong, in variants a caller can act on.
+//! * [`SharedBytes`]: the same, sized at run time (size, alignment, tag), for the C API.
+//! * [`ChannelConfig`] (the seed's three fields), [`ChannelOptions`] and [`ShellOptions`]
+//!   (everything else), each finished by its `*_with` constructor.
+//! * [`ClientId`], [`RequestId`]: typed ids for [`DaemonChannel::reply`].
+//! * [`Error`]: what went wrong, in variants a caller can act on; [`ErrorKind`] its flat kind.
 //!
 //! ```
 //! use venom_channel::{ChannelConfig, DaemonChannel, ShellChannel};
@@ -38,30 +41,31 @@
 mod config;
 mod daemon;
 mod error;
+mod ids;
 mod init;
 mod layout;
+mod receive;
+mod registry;
 mod rpc;
+mod shared_bytes;
 mod shared_memory;
 mod shell;
 mod views;
 
-pub use config::{ChannelBuilder, ChannelConfig, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SPIN};
-pub use daemon::{Command, CommandView, DaemonChannel, Stats, StopHandle};
-pub use error::{Error, Result};
+pub use config::{
+    ChannelConfig, ChannelOptions, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SPIN, MAX_CLIENTS, ShellOptions,
+};
+pub use daemon::{DaemonChannel, Stats, StopHandle};
+pub use error::{Error, ErrorKind, Result};
+pub use ids::{ClientId, RequestId};
 pub use layout::{ABI_MARKER, HEADER_SIZE, LAYOUT_VERSION, MAGIC};
-pub use shared_memory::{DEFAULT_WRITE_TIMEOUT, MAX_TAG_LEN, SharedMemory, SharedMemoryOptions};
+pub use receive::{Command, CommandView};
+pub use shared_bytes::{
+    DEFAULT_WRITE_TIMEOUT, MAX_ALIGN, MAX_TAG_LEN, SharedBytes, SharedMemoryOptions,
+};
+pub use shared_memory::SharedMemory;
 pub use shell::ShellChannel;
 pub use venom_seqlock::Snapshot;
-
-impl ChannelBuilder {
-    /// Creates the channel `name` with this tuning (see [`DaemonChannel::create`]).
-    ///
-    /// # Errors
-    /// As [`DaemonChannel::create`].
-    pub fn create(&self, name: &str) -> Result<DaemonChannel> {
-        DaemonChannel::create_with(name, self)
-    }
-}
 
 #[cfg(test)]
 mod tests {
@@ -75,5 +79,6 @@ mod tests {
         assert_send_sync::<ShellChannel>();
         assert_send_sync::<StopHandle>();
         assert_send_sync::<SharedMemory<u64>>();
+        assert_send_sync::<SharedBytes>();
     }
 }

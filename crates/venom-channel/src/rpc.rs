@@ -22,7 +22,7 @@
 //! fence after copying). The daemon replies only to the request it took last from that cell,
 //! once; a late reply the shell no longer waits for goes to the other slot or is dropped.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
+use venom_shm::sync::{AtomicU32, AtomicU64, Ordering, fence};
 
 use venom_shm::atomic_bytes::{load_bytes, store_bytes};
 use venom_shm::wait;
@@ -40,11 +40,11 @@ const SHELL_BUSY: u32 = 1 << 31;
 #[derive(Debug)]
 pub(crate) struct CellHeader {
     /// Sequence number of the newest request (request header) or reply (reply header).
-    pub(crate) seq: AtomicU32,
+    seq: AtomicU32,
     /// Length of the request and [`SHELL_BUSY`]; for a reply, its length and [`TOO_LARGE`].
-    pub(crate) meta: AtomicU32,
+    meta: AtomicU32,
     /// Reply header only: the shell sleeps on `seq` (futex) and set this first.
-    pub(crate) sleeping: AtomicU32,
+    sleeping: AtomicU32,
 }
 
 const LINE: usize = 64;
@@ -78,9 +78,9 @@ impl CellGeometry {
 /// A view of one client's cell.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Cell<'a> {
-    pub(crate) request: &'a CellHeader,
+    request: &'a CellHeader,
     request_slots: [&'a [AtomicU64]; 2],
-    pub(crate) reply: &'a CellHeader,
+    reply: &'a CellHeader,
     reply_slots: [&'a [AtomicU64]; 2],
     geometry: CellGeometry,
 }
@@ -116,7 +116,23 @@ impl<'a> Cell<'a> {
         }
     }
 
+    /// Most bytes of a reply.
+    pub(crate) fn reply_capacity(&self) -> usize {
+        self.geometry.reply_capacity
+    }
+
     // ---- shell side ----
+
+    /// The sequence number of the newest request posted (a new holder of the entry continues
+    /// from it, so a reply meant for an earlier holder is never taken for its own).
+    pub(crate) fn request_seq(&self) -> u32 {
+        self.request.seq.load(Ordering::Relaxed)
+    }
+
+    /// Whether the reply to `seq` has arrived (a hint: [`take_reply`](Self::take_reply) reads it).
+    pub(crate) fn has_reply(&self, seq: u32) -> bool {
+        self.reply.seq.load(Ordering::Relaxed) == seq
+    }
 
     /// Posts request `seq` (the shell that owns the cell; one request at a time). `busy`: the
     /// shell will not sleep while it waits for the reply.
@@ -229,6 +245,11 @@ impl<'a> Cell<'a> {
         if self.reply.sleeping.load(Ordering::Relaxed) != 0 {
             wait::futex_wake_all(&self.reply.seq);
         }
+    }
+
+    /// Wakes a shell sleeping for its reply (the daemon, when it closes the channel).
+    pub(crate) fn wake(&self) {
+        wait::futex_wake_all(&self.reply.seq);
     }
 
     /// The shell's nap while its reply has not come: announces itself, re-checks, sleeps on the

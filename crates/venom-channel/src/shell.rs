@@ -1,17 +1,17 @@
 //! [`ShellChannel`]: connects to a channel, reads data, sends commands, makes requests.
 
 use std::sync::Mutex;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use venom_mpsc::Producer;
 use venom_seqlock::Snapshot;
-use venom_shm::wait::{self, Deadline};
+use venom_shm::wait::Deadline;
 use venom_shm::{Access, ShmRegion};
 
-use crate::config::{DEFAULT_REQUEST_TIMEOUT, DEFAULT_SPIN};
-use crate::daemon::region_name;
+use crate::config::{DEFAULT_REQUEST_TIMEOUT, ShellOptions};
 use crate::error::{Error, Result};
+use crate::ids::ClientId;
+use crate::layout::channel_region_name;
 use crate::views::Views;
 
 /// How often a blocked shell checks that its daemon is still there.
@@ -26,11 +26,12 @@ pub struct ShellChannel {
     // Field order is drop order: views before `region`.
     views: Views,
     producer: Producer<'static>,
-    entry: usize,
-    client_id: u32,
+    client_id: ClientId,
     requests: Mutex<Requests>,
     spin: u32,
     name: String,
+    /// Held for its mapping, which the views point into (read only by `as_ptr`).
+    #[cfg_attr(not(feature = "test-util"), allow(dead_code))]
     region: ShmRegion,
 }
 
@@ -53,31 +54,38 @@ impl ShellChannel {
     /// [`Error::Corrupt`] (each header check its own), [`Error::Disconnected`] if the daemon
     /// is gone, [`Error::ChannelFull`].
     pub fn connect(name: &str) -> Result<Self> {
-        let region =
-            ShmRegion::open(&region_name(name), Access::ReadWrite).map_err(|e| match e {
+        Self::connect_with(name, &ShellOptions::new())
+    }
+
+    /// [`connect`](Self::connect) with options (the spin budget of blocking calls).
+    ///
+    /// # Errors
+    /// As [`connect`](Self::connect).
+    pub fn connect_with(name: &str, options: &ShellOptions) -> Result<Self> {
+        let region = ShmRegion::open(&channel_region_name(name), Access::ReadWrite).map_err(
+            |e| match e {
                 venom_shm::Error::TooSmall { .. } => Error::NotInitialized {
                     name: name.to_owned(),
                 },
                 other => other.into(),
-            })?;
+            },
+        )?;
         // SAFETY: `region` is stored in the returned shell after the views, so it outlives
         // them.
         let views = unsafe { Views::attach(&region, name) }?;
         if views.disconnected() {
             return Err(Error::Disconnected);
         }
-        let entry = claim_entry(&views)?;
-        let client_id = entry as u32 + 1;
-        let producer = views.queue.producer(client_id);
+        let client_id = views.registry.claim()?;
+        let producer = views.queue.producer(client_id.get());
         // Continue the entry's numbering: a reply meant for an earlier holder of the entry is
         // never taken for one of ours.
-        let seq = views.cells[entry].request.seq.load(Ordering::Relaxed);
+        let seq = views.cells[client_id.entry()].request_seq();
         Ok(Self {
             producer,
-            entry,
             client_id,
             requests: Mutex::new(Requests { seq }),
-            spin: DEFAULT_SPIN,
+            spin: options.spin,
             name: name.to_owned(),
             views,
             region,
@@ -86,6 +94,11 @@ impl ShellChannel {
 
     /// This shell's client id: unique among the channel's live shells (1..=max_clients).
     pub fn client_id(&self) -> u32 {
+        self.client_id.get()
+    }
+
+    /// This shell's client id, typed.
+    pub fn id(&self) -> ClientId {
         self.client_id
     }
 
@@ -94,20 +107,15 @@ impl ShellChannel {
         &self.name
     }
 
-    /// Start of the mapped region (for diagnostics; access it only atomically).
+    /// Start of the mapped region (tests only; access it only atomically).
+    #[cfg(feature = "test-util")]
     pub fn as_ptr(&self) -> *const u8 {
         self.region.as_ptr()
     }
 
-    /// Sets the number of polls before a blocking call sleeps (`u32::MAX`: busy-poll, never
-    /// sleep; the daemon then skips the wake-up check when it replies).
-    pub fn set_spin(&mut self, spins: u32) {
-        self.spin = spins;
-    }
-
     /// Most bytes of data the channel holds.
     pub fn data_size(&self) -> usize {
-        self.views.data.capacity()
+        self.views.data.max_len()
     }
 
     /// Most bytes of a command or a request.
@@ -115,28 +123,29 @@ impl ShellChannel {
         self.views.queue.payload_size()
     }
 
+    /// Most bytes of a reply (size `request`'s buffer to it).
+    pub fn response_size(&self) -> usize {
+        self.views.cells[self.client_id.entry()].reply_capacity()
+    }
+
     /// Copies a consistent snapshot of the latest data into `buf` and returns its length
     /// (the seed's API). Never torn; never blocks the daemon.
     ///
     /// Returns 0, copying nothing, when there is no data yet, when `buf` is too small (the
     /// data stays there to read with a larger buffer: see [`data_size`](Self::data_size)),
-    /// or on an error; [`try_read_data`](Self::try_read_data) tells these apart.
+    /// or on an error; [`read_data_checked`](Self::read_data_checked) tells these apart.
     pub fn read_data(&self, buf: &mut [u8]) -> usize {
-        self.try_read_data(buf).unwrap_or(0)
+        self.read_data_checked(buf).unwrap_or(0)
     }
 
-    /// Like [`read_data`](Self::read_data), with errors.
+    /// Like [`read_data`](Self::read_data), with errors. Retries while writes overlap the
+    /// copy (bounded: a writer stuck mid-write is an error, never a hang).
     ///
     /// # Errors
     /// [`Error::BufferTooSmall`] with the length needed (nothing copied),
-    /// [`Error::Seqlock`] (writer died mid-write, timeout, corrupt).
-    pub fn try_read_data(&self, buf: &mut [u8]) -> Result<usize> {
-        self.views.data.read(buf).map_err(|e| match e {
-            venom_seqlock::Error::BufferTooSmall { needed, got } => {
-                Error::BufferTooSmall { needed, got }
-            }
-            other => other.into(),
-        })
+    /// [`Error::WriterDead`], [`Error::Timeout`], [`Error::Corrupt`].
+    pub fn read_data_checked(&self, buf: &mut [u8]) -> Result<usize> {
+        Ok(self.views.data.read(buf)?)
     }
 
     /// Reads only if the data changed since version `since` (`Ok(None)`, nothing copied,
@@ -144,7 +153,7 @@ impl ShellChannel {
     /// [`data_version`](Self::data_version).
     ///
     /// # Errors
-    /// As [`try_read_data`](Self::try_read_data).
+    /// As [`read_data_checked`](Self::read_data_checked).
     pub fn read_data_if_changed(&self, since: u64, buf: &mut [u8]) -> Result<Option<Snapshot>> {
         Ok(self.views.data.read_if_changed(since, buf)?)
     }
@@ -158,9 +167,20 @@ impl ShellChannel {
     /// on a futex), and returns the new version.
     ///
     /// # Errors
+    /// [`Error::Disconnected`] if the daemon closes or dies meanwhile.
+    pub fn wait_for_data(&self, since: u64) -> Result<u64> {
+        self.wait_for_data_deadline(since, Deadline::after(None))
+    }
+
+    /// [`wait_for_data`](Self::wait_for_data), for at most `timeout`.
+    ///
+    /// # Errors
     /// [`Error::Timeout`]; [`Error::Disconnected`] if the daemon closes or dies meanwhile.
-    pub fn wait_for_data(&self, since: u64, timeout: Option<Duration>) -> Result<u64> {
-        let deadline = Deadline::after(timeout);
+    pub fn wait_for_data_timeout(&self, since: u64, timeout: Duration) -> Result<u64> {
+        self.wait_for_data_deadline(since, Deadline::after(Some(timeout)))
+    }
+
+    fn wait_for_data_deadline(&self, since: u64, deadline: Deadline) -> Result<u64> {
         for _ in 0..self.spin {
             let v = self.views.data.version();
             if v != since {
@@ -172,7 +192,7 @@ impl ShellChannel {
             let slice = deadline
                 .remaining()
                 .map_or(LIVENESS_SLICE, |r| r.min(LIVENESS_SLICE));
-            match self.views.data.wait_for_change(since, Some(slice)) {
+            match self.views.data.wait_for_change_timeout(since, slice) {
                 Ok(v) => return Ok(v),
                 Err(venom_seqlock::Error::Timeout) => {}
                 Err(e) => return Err(e.into()),
@@ -191,12 +211,12 @@ impl ShellChannel {
     ///
     /// # Errors
     /// [`Error::TypeMismatch`] if the data is not exactly `size_of::<T>()` bytes (or none was
-    /// written yet); those of [`try_read_data`](Self::try_read_data).
+    /// written yet); those of [`read_data_checked`](Self::read_data_checked).
     pub fn read_value<T: bytemuck::Pod>(&self) -> Result<T> {
         let mut value = T::zeroed();
         let size = core::mem::size_of::<T>();
         let buf = bytemuck::bytes_of_mut(&mut value);
-        match self.try_read_data(buf) {
+        match self.read_data_checked(buf) {
             Ok(n) if n == size => Ok(value),
             Ok(n) => Err(Error::TypeMismatch {
                 expected: format!("{size} bytes"),
@@ -221,7 +241,7 @@ impl ShellChannel {
     }
 
     fn check_sendable(&self, cmd: &[u8]) -> Result<()> {
-        if self.views.header.state.load(Ordering::Acquire) == crate::layout::STATE_CLOSED {
+        if self.views.header.is_closed() {
             return Err(Error::Disconnected);
         }
         let max = self.max_command_len();
@@ -268,10 +288,10 @@ impl ShellChannel {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         req.seq = req.seq.wrapping_add(1);
         let seq = req.seq;
-        let cell = &self.views.cells[self.entry];
+        let cell = &self.views.cells[self.client_id.entry()];
         let busy = self.spin == u32::MAX;
         cell.post(seq, cmd, busy);
-        if self.views.header.daemon_busy.load(Ordering::Relaxed) == 0 {
+        if !self.views.header.daemon_busy() {
             self.views.queue.notify();
         }
         let mut polls = 0u32;
@@ -282,7 +302,7 @@ impl ShellChannel {
             polls = polls.wrapping_add(1);
             if polls < self.spin {
                 std::hint::spin_loop();
-                if polls % CHECK_EVERY != 0 {
+                if !polls.is_multiple_of(CHECK_EVERY) {
                     continue;
                 }
             }
@@ -292,7 +312,7 @@ impl ShellChannel {
                     .remaining()
                     .map_or(LIVENESS_SLICE, |r| r.min(LIVENESS_SLICE));
                 cell.sleep_for_reply(seq, slice);
-                if cell.reply.seq.load(Ordering::Relaxed) == seq {
+                if cell.has_reply(seq) {
                     continue;
                 }
             }
@@ -308,48 +328,6 @@ impl ShellChannel {
 
 impl Drop for ShellChannel {
     fn drop(&mut self) {
-        let entry = &self.views.registry[self.entry];
-        let _ = entry.pid.compare_exchange(
-            wait::current_pid(),
-            0,
-            Ordering::Release,
-            Ordering::Relaxed,
-        );
+        self.views.registry.release(self.client_id);
     }
-}
-
-/// Claims a free registry entry, or one whose process is dead.
-fn claim_entry(views: &Views) -> Result<usize> {
-    let me = wait::current_pid();
-    let registry = views.registry;
-    let take = |i: usize| {
-        // The daemon polls the cells below the high-water mark.
-        views
-            .header
-            .clients_hwm
-            .fetch_max(i as u32 + 1, Ordering::Relaxed);
-        i
-    };
-    for (i, e) in registry.iter().enumerate() {
-        if e.pid
-            .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
-        {
-            return Ok(take(i));
-        }
-    }
-    for (i, e) in registry.iter().enumerate() {
-        let pid = e.pid.load(Ordering::Relaxed);
-        if pid != 0
-            && !wait::process_alive(pid)
-            && e.pid
-                .compare_exchange(pid, me, Ordering::Acquire, Ordering::Relaxed)
-                .is_ok()
-        {
-            return Ok(take(i));
-        }
-    }
-    Err(Error::ChannelFull {
-        max_clients: registry.len() as u32,
-    })
 }

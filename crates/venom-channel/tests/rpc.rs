@@ -4,10 +4,13 @@
 //! a sleeping daemon is woken by requests from another process; scribbled cells give
 //! `Corrupt` and lose nothing else.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
+use venom_shm::sync::{AtomicU32, AtomicU64, Ordering};
 
-use venom_channel::{ChannelBuilder, ChannelConfig, DaemonChannel, Error, ShellChannel};
+use venom_channel::{
+    ChannelConfig, ChannelOptions, ClientId, DaemonChannel, Error, RequestId, ShellChannel,
+    ShellOptions,
+};
 use venom_shm::testing::{
     KillOnDrop, ShmGuard, arg_var, child_arg, child_role, spawn_self, spin_until, unique_name,
 };
@@ -18,10 +21,10 @@ fn guard(name: &str) -> ShmGuard {
     ShmGuard(format!("venom_{name}"))
 }
 
-fn connect_when_ready(name: &str) -> ShellChannel {
+fn connect_when_ready(name: &str, options: &ShellOptions) -> ShellChannel {
     let mut shell = None;
     assert!(spin_until(WAIT, || {
-        shell = ShellChannel::connect(name).ok();
+        shell = ShellChannel::connect_with(name, options).ok();
         shell.is_some()
     }));
     shell.unwrap()
@@ -40,7 +43,7 @@ fn config() -> ChannelConfig {
 #[test]
 fn shells_in_processes_get_their_own_replies_after_their_commands() {
     if child_role().as_deref() == Some("shell") {
-        let shell = connect_when_ready(&child_arg("NAME"));
+        let shell = connect_when_ready(&child_arg("NAME"), &ShellOptions::new());
         let mut resp = [0u8; 64];
         for i in 0..300 {
             let cmd = format!("c{i}");
@@ -111,7 +114,7 @@ fn late_reply_to_a_timed_out_request_is_never_taken_for_the_next() {
         Err(Error::Timeout)
     ));
     let mut buf = [0u8; 64];
-    let first = daemon.recv_command(&mut buf).unwrap().unwrap();
+    let first = daemon.recv_command(&mut buf).unwrap();
     assert_eq!(&buf[..first.len], b"first");
     daemon
         .reply(first.client_id, first.request_id.unwrap(), b"late")
@@ -122,12 +125,7 @@ fn late_reply_to_a_timed_out_request_is_never_taken_for_the_next() {
             let n = shell.request(b"second", &mut resp).unwrap();
             resp[..n].to_vec()
         });
-        let second = loop {
-            if let Some(c) = daemon.recv_command(&mut buf).unwrap() {
-                break c;
-            }
-            std::thread::yield_now();
-        };
+        let second = daemon.recv_command(&mut buf).unwrap();
         assert_eq!(&buf[..second.len], b"second");
         assert_ne!(second.request_id, first.request_id);
         let id = second.request_id.unwrap();
@@ -137,10 +135,11 @@ fn late_reply_to_a_timed_out_request_is_never_taken_for_the_next() {
         assert_eq!(asker.join().unwrap(), b"fresh");
     });
     assert_eq!(daemon.stats().requests, 2);
-    // Replies to a client id the channel does not have are errors.
+    // Replies to a client id the channel does not have are the caller's error.
+    let unknown = ClientId::new(99).unwrap();
     assert!(matches!(
-        daemon.reply(99, 1, b"x"),
-        Err(Error::Corrupt { .. })
+        daemon.reply(unknown, RequestId::new(1), b"x"),
+        Err(Error::UnknownClient { client_id: 99 })
     ));
 }
 
@@ -148,10 +147,9 @@ fn late_reply_to_a_timed_out_request_is_never_taken_for_the_next() {
 fn reply_and_request_sizes_are_errors_never_truncation() {
     let name = unique_name("rpc_size");
     let _g = guard(&name);
-    let daemon = ChannelBuilder::new(config())
-        .response_size(16)
-        .create(&name)
-        .unwrap();
+    let daemon =
+        DaemonChannel::create_with(&name, &ChannelOptions::new(config()).response_size(16))
+            .unwrap();
     let shell = ShellChannel::connect(&name).unwrap();
     let stop = daemon.stop_handle();
     std::thread::scope(|s| {
@@ -185,10 +183,9 @@ fn reply_and_request_sizes_are_errors_never_truncation() {
 #[test]
 fn sleeping_daemon_in_another_process_is_woken_by_requests() {
     if child_role().as_deref() == Some("daemon") {
-        let d = ChannelBuilder::new(config())
-            .spin(0)
-            .create(&child_arg("NAME"))
-            .unwrap();
+        let d =
+            DaemonChannel::create_with(&child_arg("NAME"), &ChannelOptions::new(config()).spin(0))
+                .unwrap();
         let stop = d.stop_handle();
         d.run(|_, req| {
             if req == b"quit" {
@@ -208,8 +205,8 @@ fn sleeping_daemon_in_another_process_is_woken_by_requests() {
         )
         .env(arg_var("NAME"), &name),
     );
-    let mut shell = connect_when_ready(&name);
-    shell.set_spin(0); // the shell sleeps at once too: both wake-up paths are used
+    // The shell sleeps at once too: both wake-up paths are used.
+    let shell = connect_when_ready(&name, &ShellOptions::new().spin(0));
     let mut resp = [0u8; 8];
     for i in 0u32..200 {
         let req = i.to_le_bytes();
@@ -251,7 +248,13 @@ fn scribbled_cells_are_corrupt_and_lose_nothing_else() {
         daemon.recv_command(&mut buf),
         Err(Error::Corrupt { .. })
     ));
-    assert!(daemon.recv_command(&mut buf).unwrap().is_none());
+    let now = Duration::ZERO;
+    assert!(
+        daemon
+            .recv_command_timeout(&mut buf, now)
+            .unwrap()
+            .is_none()
+    );
     // Commands still flow, and so do requests.
     shell.try_send_command(b"cmd").unwrap();
     assert_eq!(daemon.try_recv_command(&mut buf), Some((1, 3)));
@@ -260,15 +263,10 @@ fn scribbled_cells_are_corrupt_and_lose_nothing_else() {
             let mut resp = [0u8; 16];
             shell.request(b"q", &mut resp).map(|n| resp[..n].to_vec())
         });
-        let cmd = loop {
-            if let Some(c) = daemon.recv_command(&mut buf).unwrap() {
-                break c;
-            }
-            std::thread::yield_now();
-        };
+        let cmd = daemon.recv_command(&mut buf).unwrap();
         // A reply header claiming more bytes than a reply can hold.
         reply_meta.store(1 << 20, Ordering::Relaxed);
-        reply_seq.store(cmd.request_id.unwrap() as u32, Ordering::Release);
+        reply_seq.store(cmd.request_id.unwrap().get(), Ordering::Release);
         assert!(matches!(asker.join().unwrap(), Err(Error::Corrupt { .. })));
     });
     let stop = daemon.stop_handle();

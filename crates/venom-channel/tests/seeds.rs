@@ -234,7 +234,7 @@ fn usage_guide_daemon_loop_and_shell() {
     assert!(status.success(), "daemon saw PING then STOP: {status}");
     // The daemon is gone: blocking calls say so.
     assert!(matches!(
-        shell.wait_for_data(shell.data_version(), Some(WAIT)),
+        shell.wait_for_data_timeout(shell.data_version(), WAIT),
         Err(Error::Disconnected)
     ));
 }

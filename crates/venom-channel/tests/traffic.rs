@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use venom_channel::{ChannelBuilder, ChannelConfig, DaemonChannel, Error, ShellChannel};
+use venom_channel::{ChannelConfig, ChannelOptions, DaemonChannel, Error, ShellChannel};
 use venom_shm::testing::{
     KillOnDrop, ShmGuard, arg_var, child_arg, child_role, spawn_self, spin_until, unique_name,
 };
@@ -35,13 +35,12 @@ fn value(g: u64) -> Vec<u8> {
 fn torn_read_soak() {
     match child_role().as_deref() {
         Some("writer") => {
-            let d = ChannelBuilder::new(ChannelConfig {
+            let options = ChannelOptions::new(ChannelConfig {
                 data_size: DATA,
                 cmd_slots: 4,
                 max_clients: 4,
-            })
-            .create(&child_arg("NAME"))
-            .unwrap();
+            });
+            let d = DaemonChannel::create_with(&child_arg("NAME"), &options).unwrap();
             let stop = d.stop_handle();
             let writer = std::thread::spawn({
                 let d = d.clone();
@@ -77,7 +76,7 @@ fn torn_read_soak() {
             let (mut checked, mut last) = (0u64, 0u64);
             let end = Instant::now() + Duration::from_secs_f64(soak_secs());
             while Instant::now() < end {
-                let n = shell.try_read_data(&mut buf).unwrap();
+                let n = shell.read_data_checked(&mut buf).unwrap();
                 if n == 0 {
                     continue;
                 }
@@ -155,7 +154,7 @@ fn numbered_commands_survive_killed_senders() {
     let deadline = Instant::now() + WAIT;
     let mut killed = false;
     loop {
-        match d.recv_command(&mut buf).unwrap() {
+        match d.recv_command_timeout(&mut buf, Duration::ZERO).unwrap() {
             Some(c) => {
                 assert_eq!(c.len, 8);
                 let id = u32::from_le_bytes(buf[..4].try_into().unwrap());
@@ -185,7 +184,7 @@ fn numbered_commands_survive_killed_senders() {
         assert!(f.wait_timeout(WAIT).expect("sender ends").success());
     }
     // Whatever the victims had published is drained in order; nothing else is pending.
-    while let Some(c) = d.recv_command(&mut buf).unwrap() {
+    while let Some(c) = d.recv_command_timeout(&mut buf, Duration::ZERO).unwrap() {
         let id = u32::from_le_bytes(buf[..4].try_into().unwrap());
         let i = u32::from_le_bytes(buf[4..8].try_into().unwrap());
         assert!(id == 10 || id == 11, "unexpected sender {id}");

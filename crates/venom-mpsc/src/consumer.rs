@@ -183,14 +183,24 @@ impl<'a> Consumer<'a> {
         Ok(n)
     }
 
-    /// Copies the next message into `buf`, sleeping on the doorbell when the queue is empty,
-    /// for at most `timeout` (`None`: no limit). Returns [`Error::Timeout`] early if the
-    /// doorbell is rung without a message ([`Queue::ring`]).
+    /// Copies the next message into `buf`, sleeping on the doorbell while the queue is empty,
+    /// for at most `timeout`. Returns [`Error::Timeout`] early if the doorbell is rung without
+    /// a message ([`Queue::ring`]).
     ///
     /// # Errors
     /// [`Error::Timeout`], and those of [`try_recv`](Self::try_recv).
-    pub fn recv_timeout(&mut self, buf: &mut [u8], timeout: Option<Duration>) -> Result<Message> {
-        self.wait_for_message(timeout)?;
+    pub fn recv_timeout(&mut self, buf: &mut [u8], timeout: Duration) -> Result<Message> {
+        self.wait_within(Some(timeout), || false)?;
+        self.try_recv(buf)?.ok_or(Error::Timeout)
+    }
+
+    /// Like [`recv_timeout`](Self::recv_timeout) without a time limit (a ring without a
+    /// message still returns [`Error::Timeout`]).
+    ///
+    /// # Errors
+    /// As [`recv_timeout`](Self::recv_timeout).
+    pub fn recv(&mut self, buf: &mut [u8]) -> Result<Message> {
+        self.wait_within(None, || false)?;
         self.try_recv(buf)?.ok_or(Error::Timeout)
     }
 
@@ -198,19 +208,23 @@ impl<'a> Consumer<'a> {
     ///
     /// # Errors
     /// [`Error::Timeout`], [`Error::Corrupt`].
-    pub fn recv_ref_timeout(&mut self, timeout: Option<Duration>) -> Result<Received<'_, 'a>> {
-        self.wait_for_message(timeout)?;
+    pub fn recv_ref_timeout(&mut self, timeout: Duration) -> Result<Received<'_, 'a>> {
+        self.wait_within(Some(timeout), || false)?;
         self.try_recv_ref()?.ok_or(Error::Timeout)
     }
 
-    /// Returns once the head slot holds a message (leaving it there), or on timeout.
-    fn wait_for_message(&mut self, timeout: Option<Duration>) -> Result<()> {
-        self.wait_until(timeout, || false)
+    /// Sleeps on the doorbell until a message is ready at the head (left there) or `ready()`
+    /// holds; see [`wait_until_timeout`](Self::wait_until_timeout).
+    ///
+    /// # Errors
+    /// As [`wait_until_timeout`](Self::wait_until_timeout).
+    pub fn wait_until(&mut self, ready: impl FnMut() -> bool) -> Result<()> {
+        self.wait_within(None, ready)
     }
 
     /// Sleeps on the doorbell until a message is ready at the head (left there) or `ready()`
-    /// holds, for at most `timeout` (`None`: no limit); returns [`Error::Timeout`] early if the
-    /// doorbell is rung without either ([`Queue::ring`]).
+    /// holds, for at most `timeout`; returns [`Error::Timeout`] early if the doorbell is rung
+    /// without either ([`Queue::ring`]).
     ///
     /// `ready` lets a consumer wait for events published beside the queue in the same shared
     /// memory: their publisher calls [`Queue::notify`] after publishing, and `ready` is
@@ -218,7 +232,15 @@ impl<'a> Consumer<'a> {
     ///
     /// # Errors
     /// [`Error::Timeout`], [`Error::Corrupt`].
-    pub fn wait_until(
+    pub fn wait_until_timeout(
+        &mut self,
+        timeout: Duration,
+        ready: impl FnMut() -> bool,
+    ) -> Result<()> {
+        self.wait_within(Some(timeout), ready)
+    }
+
+    fn wait_within(
         &mut self,
         timeout: Option<Duration>,
         mut ready: impl FnMut() -> bool,
@@ -325,7 +347,7 @@ impl<'a> Consumer<'a> {
                     // started" would pull the producers' hottest cache line over on every
                     // poll, so look only after many polls found this slot free.
                     self.free_polls = self.free_polls.wrapping_add(1);
-                    if self.free_polls % TAIL_CHECK_EVERY != 0
+                    if !self.free_polls.is_multiple_of(TAIL_CHECK_EVERY)
                         || q.header.tail.tail.load(Ordering::Relaxed) <= pos
                     {
                         return Ok(Next::Empty);

@@ -30,7 +30,8 @@ mod error;
 mod layout;
 mod owned;
 mod queue;
-mod sync;
+/// The workspace's sync facade (`venom_shm::sync`), under this crate's usual name.
+pub(crate) use venom_shm::sync;
 
 pub use consumer::{CLAIM_BOUND, Consumer, Message, Received, STUCK_BOUND};
 pub use error::{Error, Result};

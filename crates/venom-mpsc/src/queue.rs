@@ -494,13 +494,12 @@ impl PayloadWriter<'_> {
 
 #[cfg(not(loom))]
 fn check_memory(ptr: *mut u8, len: usize, needed: usize) -> Result<()> {
-    if ptr.is_null() || (ptr as usize) % 64 != 0 {
-        return Err(Error::InvalidGeometry {
+    use venom_shm::sync::MemoryError;
+    match venom_shm::sync::check_memory(ptr, len, needed) {
+        Ok(_) => Ok(()),
+        Err(MemoryError::Misaligned) => Err(Error::InvalidGeometry {
             reason: "memory must be non-null and 64-byte aligned",
-        });
+        }),
+        Err(MemoryError::TooSmall { len, needed }) => Err(Error::RegionTooSmall { len, needed }),
     }
-    if len < needed {
-        return Err(Error::RegionTooSmall { len, needed });
-    }
-    Ok(())
 }

@@ -2,7 +2,7 @@
 //! out-of-bounds access, a panic or an endless loop.
 #![cfg(not(loom))]
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use venom_shm::sync::{AtomicU64, Ordering};
 
 use venom_shm::HeapRegion;
 use venom_shm::testing::Words;
@@ -119,7 +119,7 @@ fn garbage_states_and_positions_end_in_errors() {
     m.word(SLOT0).store(3 << 22, Ordering::Relaxed);
     assert!(matches!(rx.try_recv(&mut buf), Err(Error::Corrupt { .. })));
     assert!(matches!(
-        rx.recv_timeout(&mut buf, Some(std::time::Duration::from_millis(20))),
+        rx.recv_timeout(&mut buf, std::time::Duration::from_millis(20)),
         Err(Error::Corrupt { .. })
     ));
     // The producer finds a slot it can neither claim nor call full: it gives up.
@@ -156,7 +156,7 @@ fn claim_never_started_is_voided() {
     let mut rx = q.consumer().unwrap();
     let mut buf = [0u8; 48];
     let got = rx
-        .recv_timeout(&mut buf, Some(std::time::Duration::from_secs(10)))
+        .recv_timeout(&mut buf, std::time::Duration::from_secs(10))
         .unwrap();
     assert_eq!(&buf[..got.len], b"after");
     assert_eq!(rx.abandoned(), 1);

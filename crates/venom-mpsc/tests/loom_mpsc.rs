@@ -83,7 +83,7 @@ mod tests {
                 thread::spawn(move || {
                     let mut rx = q.view().consumer().unwrap();
                     let mut buf = [0u8; 48];
-                    let m = rx.recv_timeout(&mut buf, None).unwrap();
+                    let m = rx.recv(&mut buf).unwrap();
                     assert_eq!(&buf[..m.len], &msg(1, 0)[..]);
                 })
             };
@@ -97,7 +97,7 @@ mod tests {
     /// consumer sees the event's data once `ready` holds.
     #[test]
     fn notify_wakes_wait_until() {
-        use loom::sync::atomic::{AtomicU32, Ordering};
+        use venom_shm::sync::{AtomicU32, Ordering};
         loom::model(|| {
             let q = Arc::new(OwnedQueue::new(Config::new(2, 64)).unwrap());
             let data = Arc::new(AtomicU32::new(0));
@@ -106,8 +106,7 @@ mod tests {
                 let (q, data, flag) = (q.clone(), data.clone(), flag.clone());
                 thread::spawn(move || {
                     let mut rx = q.view().consumer().unwrap();
-                    rx.wait_until(None, || flag.load(Ordering::Acquire) == 1)
-                        .unwrap();
+                    rx.wait_until(|| flag.load(Ordering::Acquire) == 1).unwrap();
                     assert_eq!(data.load(Ordering::Relaxed), 7);
                 })
             };

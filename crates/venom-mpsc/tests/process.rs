@@ -86,7 +86,7 @@ fn producer_dying_mid_send_does_not_wedge_the_queue() {
     let total = 2 * PER + 10;
     for _ in 0..total {
         let m = rx
-            .recv_timeout(&mut buf, Some(WAIT))
+            .recv_timeout(&mut buf, WAIT)
             .expect("no message wedged the queue");
         let i = u32::from_le_bytes(buf[..4].try_into().unwrap());
         let want = next.entry(m.sender).or_default();

@@ -46,7 +46,7 @@ fn three_producers_one_consumer(capacity: u32) {
         let mut buf = [0u8; 48];
         for _ in 0..3 * n {
             let m = rx
-                .recv_timeout(&mut buf, Some(Duration::from_secs(20)))
+                .recv_timeout(&mut buf, Duration::from_secs(20))
                 .expect("a message");
             let p = m.sender as usize;
             let i = u64::from_le_bytes(buf[..8].try_into().unwrap());

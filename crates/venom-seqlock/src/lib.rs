@@ -39,7 +39,8 @@ mod error;
 mod layout;
 mod owned;
 mod seqlock;
-mod sync;
+/// The workspace's sync facade (`venom_shm::sync`), under this crate's usual name.
+pub(crate) use venom_shm::sync;
 mod writer;
 
 pub use error::{Error, Result};

@@ -11,7 +11,7 @@ use crate::seqlock::Seqlock;
 /// ```
 /// use venom_seqlock::{Config, OwnedSeqlock};
 /// let buf = OwnedSeqlock::new(Config::single(16))?;
-/// assert_eq!(buf.view().capacity(), 16);
+/// assert_eq!(buf.view().max_len(), 16);
 /// # Ok::<(), venom_seqlock::Error>(())
 /// ```
 #[derive(Debug)]

@@ -285,7 +285,7 @@ impl<'a> Seqlock<'a> {
     }
 
     /// Most bytes a value may have.
-    pub fn capacity(&self) -> usize {
+    pub fn max_len(&self) -> usize {
         self.shape.capacity
     }
 
@@ -461,14 +461,26 @@ impl<'a> Seqlock<'a> {
     }
 
     /// Blocks until the version differs from `since` and returns the new version; spins
-    /// briefly, then sleeps on the futex word. `None` waits without limit.
+    /// briefly, then sleeps on the futex word.
     ///
     /// Announces itself in the waiter count before sleeping, so the writer makes the wake
     /// system call only when someone sleeps.
     ///
     /// # Errors
+    /// None in practice (the `Result` matches the timed variant).
+    pub fn wait_for_change(&self, since: u64) -> Result<u64> {
+        self.wait_for_change_within(since, None)
+    }
+
+    /// [`wait_for_change`](Self::wait_for_change) for at most `timeout`.
+    ///
+    /// # Errors
     /// [`Error::Timeout`] if nothing changed in time.
-    pub fn wait_for_change(&self, since: u64, timeout: Option<Duration>) -> Result<u64> {
+    pub fn wait_for_change_timeout(&self, since: u64, timeout: Duration) -> Result<u64> {
+        self.wait_for_change_within(since, Some(timeout))
+    }
+
+    fn wait_for_change_within(&self, since: u64, timeout: Option<Duration>) -> Result<u64> {
         let published = &self.header.published.version;
         #[cfg(not(loom))]
         for _ in 0..WAIT_SPINS {
@@ -513,13 +525,12 @@ enum Attempt {
 
 #[cfg(not(loom))]
 fn check_memory(ptr: *mut u8, len: usize, needed: usize) -> Result<()> {
-    if ptr.is_null() || (ptr as usize) % 64 != 0 {
-        return Err(Error::InvalidGeometry {
+    use venom_shm::sync::MemoryError;
+    match venom_shm::sync::check_memory(ptr, len, needed) {
+        Ok(_) => Ok(()),
+        Err(MemoryError::Misaligned) => Err(Error::InvalidGeometry {
             reason: "memory must be non-null and 64-byte aligned",
-        });
+        }),
+        Err(MemoryError::TooSmall { len, needed }) => Err(Error::RegionTooSmall { len, needed }),
     }
-    if len < needed {
-        return Err(Error::RegionTooSmall { len, needed });
-    }
-    Ok(())
 }

@@ -42,7 +42,7 @@ impl<'a> Seqlock<'a> {
     }
 
     /// Takes the writer lock, waiting up to `timeout` for a live holder to release it. A holder
-    /// that died is detected within about [`LIVENESS_BOUND`] and its lock taken over.
+    /// that died is detected within about 200 µs (the liveness bound) and its lock taken over.
     ///
     /// # Errors
     /// [`Error::Timeout`].
@@ -56,10 +56,10 @@ impl<'a> Seqlock<'a> {
     /// # Errors
     /// [`Error::TooLarge`], [`Error::Timeout`].
     pub fn write_timeout(&self, bytes: &[u8], timeout: Duration) -> Result<u64> {
-        if bytes.len() > self.capacity() {
+        if bytes.len() > self.max_len() {
             return Err(Error::TooLarge {
                 len: bytes.len(),
-                max: self.capacity(),
+                max: self.max_len(),
             });
         }
         self.writer_timeout(timeout)?.write(bytes)

@@ -2,7 +2,7 @@
 //! panic or an endless loop; each case gets its error.
 #![cfg(not(loom))]
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use venom_shm::sync::{AtomicU64, Ordering};
 
 use std::time::Duration;
 use venom_shm::HeapRegion;

@@ -131,7 +131,7 @@ mod tests {
             let waiter = {
                 let lock = lock.clone();
                 thread::spawn(move || {
-                    let v = lock.view().wait_for_change(0, None).unwrap();
+                    let v = lock.view().wait_for_change(0).unwrap();
                     assert_eq!(v, 1);
                     let mut buf = [0u8; CAP];
                     let s = lock.view().try_read(&mut buf);

@@ -5,8 +5,8 @@
 mod common;
 
 use std::process::Stdio;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+use venom_shm::sync::{AtomicU64, Ordering};
 
 use common::{is_value_of, value_of};
 use venom_seqlock::{Config, Error, Seqlock};
@@ -241,13 +241,13 @@ fn wait_for_change_across_processes() {
         spawn_self("wait_for_change_across_processes", "poke").env(arg_var("NAME"), &name),
     );
     let lock = view(&region);
-    assert_eq!(lock.wait_for_change(0, Some(WAIT)), Ok(1));
+    assert_eq!(lock.wait_for_change_timeout(0, WAIT), Ok(1));
     let mut buf = [0u8; 16];
     assert_eq!(lock.read(&mut buf), Ok(4));
     assert!(child.wait_timeout(WAIT).expect("child exits").success());
     assert_eq!(lock_waiters(&region), 0, "the waiter count is restored");
     assert_eq!(
-        lock.wait_for_change(1, Some(Duration::from_millis(20))),
+        lock.wait_for_change_timeout(1, Duration::from_millis(20)),
         Err(Error::Timeout)
     );
 }
@@ -260,7 +260,7 @@ fn lock_waiters(region: &ShmRegion) -> u32 {
         &*region
             .as_ptr()
             .add(196)
-            .cast::<std::sync::atomic::AtomicU32>()
+            .cast::<venom_shm::sync::AtomicU32>()
     };
     w.load(Ordering::Relaxed)
 }

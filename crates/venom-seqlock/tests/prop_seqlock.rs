@@ -27,7 +27,7 @@ fn op(max: usize) -> impl Strategy<Value = Op> {
 }
 
 fn conformance(lock: Seqlock<'_>, ops: &[Op]) {
-    let max = lock.capacity();
+    let max = lock.max_len();
     let mut model: Vec<u8> = Vec::new();
     let mut version = 0u64;
     let mut w = lock.writer().unwrap();

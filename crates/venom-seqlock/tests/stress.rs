@@ -11,9 +11,9 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
+use venom_shm::sync::{AtomicBool, Ordering};
 
 use common::{is_value_of, value_of};
 use venom_seqlock::{Config, Error, OwnedSeqlock};
@@ -64,7 +64,7 @@ fn one_writer_many_readers(slots: u32) {
             while seen < writes {
                 seen = lock
                     .view()
-                    .wait_for_change(seen, Some(Duration::from_secs(10)))
+                    .wait_for_change_timeout(seen, Duration::from_secs(10))
                     .expect("writer keeps writing");
             }
         });

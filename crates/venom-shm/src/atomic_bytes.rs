@@ -11,7 +11,7 @@
 //! atomics are loom's, run the very same code.
 //!
 //! ```
-//! use core::sync::atomic::AtomicU64;
+//! use venom_shm::sync::AtomicU64;
 //! use venom_shm::atomic_bytes::{load_bytes, store_bytes};
 //! let words: Vec<AtomicU64> = (0..2).map(|_| AtomicU64::new(0)).collect();
 //! store_bytes(&words, 3, b"hello");
@@ -33,25 +33,15 @@ pub trait AtomicWord {
     fn store_relaxed(&self, v: u64);
 }
 
-impl AtomicWord for core::sync::atomic::AtomicU64 {
-    const IS_CORE: bool = true;
+impl AtomicWord for crate::sync::AtomicU64 {
+    const IS_CORE: bool = cfg!(not(loom));
     #[inline(always)]
     fn load_relaxed(&self) -> u64 {
-        self.load(core::sync::atomic::Ordering::Relaxed)
+        self.load(crate::sync::Ordering::Relaxed)
     }
     #[inline(always)]
     fn store_relaxed(&self, v: u64) {
-        self.store(v, core::sync::atomic::Ordering::Relaxed);
-    }
-}
-
-#[cfg(loom)]
-impl AtomicWord for loom::sync::atomic::AtomicU64 {
-    fn load_relaxed(&self) -> u64 {
-        self.load(loom::sync::atomic::Ordering::Relaxed)
-    }
-    fn store_relaxed(&self, v: u64) {
-        self.store(v, loom::sync::atomic::Ordering::Relaxed);
+        self.store(v, crate::sync::Ordering::Relaxed);
     }
 }
 
@@ -291,7 +281,7 @@ fn merge<A: AtomicWord>(word: &A, at: usize, bytes: &[u8]) {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use core::sync::atomic::{AtomicU64, Ordering};
+    use crate::sync::{AtomicU64, Ordering};
 
     #[test]
     fn every_offset_and_length_round_trips() {

@@ -7,6 +7,8 @@
 //! * [`HeapRegion`]: in-process memory shaped like a region (tests, benchmarks).
 //! * [`validate_name`]: the name rules, with a [`NameError`] saying which one failed.
 //! * [`Error`]: what went wrong, in variants a caller can act on.
+//! * [`sync`]: the workspace's one atomics facade (`core` or `loom`), and the memory check
+//!   every primitive makes.
 //! * [`wait`]: futex wait/wake on a shared word, pids and liveness, deadlines.
 //! * [`atomic_bytes`]: copying bytes in and out of memory held as atomic words, the only way
 //!   the layers above move payloads through a region.
@@ -30,6 +32,7 @@ mod error;
 mod heap;
 mod name;
 mod region;
+pub mod sync;
 #[cfg(feature = "test-util")]
 pub mod testing;
 pub mod wait;

@@ -28,7 +28,7 @@ pub enum Access {
 /// ```
 /// use venom_shm::CreateOptions;
 /// let opts = CreateOptions::new().mode(0o640).prefault(true).unlink_on_drop(false);
-/// assert_eq!(opts.get_mode(), 0o640);
+/// assert_eq!(opts.permissions(), 0o640);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CreateOptions {
@@ -79,7 +79,7 @@ impl CreateOptions {
     }
 
     /// The permission bits that will be applied.
-    pub const fn get_mode(&self) -> u32 {
+    pub const fn permissions(&self) -> u32 {
         self.mode
     }
 }

@@ -5,7 +5,6 @@
 //! function, finding [`child_role`] set, plays the child's part and returns.
 
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Environment variable that carries a child's role.
@@ -13,8 +12,13 @@ pub const ROLE_VAR: &str = "VENOM_TEST_ROLE";
 
 /// A name no other test (in this or another process) uses: `vt_<tag>_<pid>_<n>_<nanos>`.
 pub fn unique_name(tag: &str) -> String {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    // A process-local counter (not shared memory): a mutex, so loom builds need no atomic.
+    static NEXT: std::sync::Mutex<u64> = std::sync::Mutex::new(0);
+    let n = {
+        let mut next = NEXT.lock().unwrap_or_else(|e| e.into_inner());
+        *next += 1;
+        *next
+    };
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
@@ -169,9 +173,9 @@ impl<'a> Words<'a> {
     ///
     /// # Panics
     /// If `offset` is misaligned or out of bounds.
-    pub fn u64(&self, offset: usize) -> &'a std::sync::atomic::AtomicU64 {
+    pub fn u64(&self, offset: usize) -> &'a crate::sync::AtomicU64 {
         assert!(
-            offset % 8 == 0 && offset + 8 <= self.len,
+            offset.is_multiple_of(8) && offset + 8 <= self.len,
             "bad word offset {offset}"
         );
         // SAFETY: aligned and in bounds (asserted) of memory that outlives 'a and is accessed
@@ -183,9 +187,9 @@ impl<'a> Words<'a> {
     ///
     /// # Panics
     /// If `offset` is misaligned or out of bounds.
-    pub fn u32(&self, offset: usize) -> &'a std::sync::atomic::AtomicU32 {
+    pub fn u32(&self, offset: usize) -> &'a crate::sync::AtomicU32 {
         assert!(
-            offset % 4 == 0 && offset + 4 <= self.len,
+            offset.is_multiple_of(4) && offset + 4 <= self.len,
             "bad word offset {offset}"
         );
         // SAFETY: as in `u64`.

@@ -12,10 +12,7 @@
 
 use core::time::Duration;
 
-#[cfg(not(loom))]
-use core::sync::atomic::AtomicU32;
-#[cfg(loom)]
-use loom::sync::atomic::AtomicU32;
+use crate::sync::AtomicU32;
 
 /// Sleeps while `*word == expected`, for at most `timeout` (forever if `None`).
 /// May return early (spuriously); callers loop.
@@ -27,20 +24,20 @@ pub fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
         tv_nsec: i64::from(t.subsec_nanos()),
     });
     // AGAIN / INTR / TIMEDOUT are all "go and look again".
-    let _ = futex::wait(word, futex::Flags::empty(), expected, ts.as_ref());
+    let _ = futex::wait(word.as_std(), futex::Flags::empty(), expected, ts.as_ref());
 }
 
 /// Wakes every thread sleeping in [`futex_wait`] on `word`, in any process.
 #[cfg(all(target_os = "linux", not(loom)))]
 pub fn futex_wake_all(word: &AtomicU32) {
     use rustix::thread::futex;
-    let _ = futex::wake(word, futex::Flags::empty(), i32::MAX as u32);
+    let _ = futex::wake(word.as_std(), futex::Flags::empty(), i32::MAX as u32);
 }
 
 /// Portable fallback: no kernel wait queue, so sleep a little and let the caller re-check.
 #[cfg(all(not(target_os = "linux"), not(loom)))]
 pub fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
-    use core::sync::atomic::Ordering;
+    use crate::sync::Ordering;
     if word.load(Ordering::Relaxed) == expected {
         let nap = Duration::from_micros(50);
         std::thread::sleep(timeout.map_or(nap, |t| t.min(nap)));
@@ -69,7 +66,7 @@ mod model {
 /// it is unchanged. The timeout is ignored, so a lost wake-up is a deadlock loom reports.
 #[cfg(loom)]
 pub fn futex_wait(word: &AtomicU32, expected: u32, _timeout: Option<Duration>) {
-    use loom::sync::atomic::Ordering;
+    use crate::sync::Ordering;
     let key = core::ptr::from_ref(word) as usize;
     let me = loom::thread::current();
     let registry = || model::SLEEPERS.lock().unwrap_or_else(|e| e.into_inner());

@@ -3,8 +3,8 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+use venom_shm::sync::{AtomicU64, Ordering};
 
 use venom_shm::testing::{
     KillOnDrop, ShmGuard, arg_var, child_arg, child_role, is_root, spawn_self, spin_until,
@@ -22,7 +22,7 @@ fn dev_shm_path(name: &str) -> String {
 /// `offset` is 8-aligned and `offset + 8 <= region.len()`, and the region is not dropped while
 /// the reference lives (guaranteed by the borrow).
 fn word(region: &ShmRegion, offset: usize) -> &AtomicU64 {
-    assert!(offset % 8 == 0 && offset + 8 <= region.len());
+    assert!(offset.is_multiple_of(8) && offset + 8 <= region.len());
     // SAFETY: in bounds and aligned (asserted; the mapping is page-aligned); AtomicU64 has the
     // layout of u64, every bit pattern is valid, and all processes touch the word atomically.
     unsafe { &*region.as_ptr().add(offset).cast::<AtomicU64>() }

@@ -330,7 +330,7 @@ pub(crate) fn write(r: &Results, root: &Path, write: bool) {
         );
     }
 
-    md.push_str("\n## Latest value\n\nConsistent snapshots per second taken by a reader process (CPU 0) while a writer process\n(CPU 1) rewrites the value back to back or once per millisecond. \"Raw\" is the floor: a\nsingle-buffer seqlock copying with plain `memcpy`. VenomMemory reads through\n`ShellChannel::try_read_data`, the daemon writes with `DaemonChannel::write_data`.\n\"Idle\" is the reader's own copy rate with the writer idle; memcpy is `copy_from_slice`\nbetween private, 64-byte aligned buffers.\n\n![snapshot bandwidth](perf/snapshots.svg)\n\n| size | transport | slots | writer | snapshots/s | GB/s |\n|---|---|---|---|---|---|\n");
+    md.push_str("\n## Latest value\n\nConsistent snapshots per second taken by a reader process (CPU 0) while a writer process\n(CPU 1) rewrites the value back to back or once per millisecond. \"Raw\" is the floor: a\nsingle-buffer seqlock copying with plain `memcpy`. VenomMemory reads through\n`ShellChannel::read_data_checked`, the daemon writes with `DaemonChannel::write_data`.\n\"Idle\" is the reader's own copy rate with the writer idle; memcpy is `copy_from_slice`\nbetween private, 64-byte aligned buffers.\n\n![snapshot bandwidth](perf/snapshots.svg)\n\n| size | transport | slots | writer | snapshots/s | GB/s |\n|---|---|---|---|---|---|\n");
     for size in SIZES {
         let l = size_label(size);
         let mut line = |key: String, what: &str, slots: &str, writer: &str| {

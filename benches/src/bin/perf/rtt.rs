@@ -4,12 +4,12 @@
 
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 use std::time::{Duration, Instant};
+use venom_shm::sync::{AtomicU32, AtomicU64, Ordering, fence};
 
 use venom_benches::harness::{CpuMeter, Timer, await_cond, spawn_role, spin_for};
 use venom_benches::{Run, Shm, pin_to_cpu};
-use venom_channel::{ChannelBuilder, ChannelConfig, ShellChannel};
+use venom_channel::{ChannelConfig, ChannelOptions, DaemonChannel, ShellChannel, ShellOptions};
 use venom_shm::wait;
 
 use crate::Opts;
@@ -239,13 +239,15 @@ pub(crate) fn venom_spins(how: Wait) -> (u32, u32) {
 /// Second process: a VenomMemory daemon answering every request with 64 bytes.
 pub(crate) fn serve_venom(name: &str, spin: u32) {
     pin_to_cpu(1);
-    let d = ChannelBuilder::new(ChannelConfig {
-        data_size: 64,
-        cmd_slots: 64,
-        max_clients: 4,
-    })
-    .spin(spin)
-    .create(name)
+    let d = DaemonChannel::create_with(
+        name,
+        &ChannelOptions::new(ChannelConfig {
+            data_size: 64,
+            cmd_slots: 64,
+            max_clients: 4,
+        })
+        .spin(spin),
+    )
     .expect("create channel");
     let stop = d.stop_handle();
     let reply = [0x5Au8; MSG];
@@ -260,7 +262,7 @@ pub(crate) fn serve_venom(name: &str, spin: u32) {
 
 /// A unique channel name for one benchmark run.
 pub(crate) fn channel_name(tag: &str) -> String {
-    use std::sync::atomic::AtomicU32;
+    use venom_shm::sync::AtomicU32;
     static N: AtomicU32 = AtomicU32::new(0);
     format!(
         "vbench_{tag}_{}_{}",
@@ -271,9 +273,14 @@ pub(crate) fn channel_name(tag: &str) -> String {
 
 /// Connects to a daemon being started by another process.
 pub(crate) fn connect(name: &str) -> ShellChannel {
+    connect_with(name, &ShellOptions::new())
+}
+
+/// [`connect`] with options.
+pub(crate) fn connect_with(name: &str, options: &ShellOptions) -> ShellChannel {
     let start = Instant::now();
     loop {
-        match ShellChannel::connect(name) {
+        match ShellChannel::connect_with(name, options) {
             Ok(s) => return s,
             Err(e) if start.elapsed() > Duration::from_secs(10) => panic!("connect: {e}"),
             Err(_) => std::thread::yield_now(),
@@ -286,8 +293,7 @@ pub(crate) fn venom(opts: &Opts, how: Wait) -> Run {
     let (daemon_spin, shell_spin) = venom_spins(how);
     let name = channel_name("rpc");
     let mut child = spawn_role("venom-daemon", &[&name, &daemon_spin.to_string()]);
-    let mut shell = connect(&name);
-    shell.set_spin(shell_spin);
+    let shell = connect_with(&name, &ShellOptions::new().spin(shell_spin));
     let (req, mut resp) = ([0xA5u8; MSG], [0u8; MSG]);
     for _ in 0..opts.warmup {
         shell.request(&req, &mut resp).expect("request");

@@ -3,12 +3,12 @@
 //! reader's copy rate with the writer idle, a plain-`memcpy` single-buffer seqlock (the
 //! floor), `copy_from_slice` itself, and `SharedMemory<T>`.
 
-use std::sync::atomic::{AtomicU64, Ordering, fence};
 use std::time::{Duration, Instant};
+use venom_shm::sync::{AtomicU64, Ordering, fence};
 
 use venom_benches::harness::{CpuMeter, await_cond, spawn_role};
 use venom_benches::{Run, Shm, pin_to_cpu};
-use venom_channel::{ChannelBuilder, ChannelConfig, Error, SharedMemory};
+use venom_channel::{ChannelConfig, ChannelOptions, DaemonChannel, Error, SharedMemory};
 
 use crate::Opts;
 use crate::rtt::{channel_name, connect};
@@ -86,13 +86,15 @@ fn count_for(window: Duration, size: usize, mut read: impl FnMut() -> bool) -> f
 pub(crate) fn write_venom(name: &str, size: usize, slots: u32, pace: &str, ctl: &str) {
     pin_to_cpu(1);
     let ctl = Shm::open(ctl);
-    let d = ChannelBuilder::new(ChannelConfig {
-        data_size: size,
-        cmd_slots: 8,
-        max_clients: 2,
-    })
-    .data_slots(slots)
-    .create(name)
+    let d = DaemonChannel::create_with(
+        name,
+        &ChannelOptions::new(ChannelConfig {
+            data_size: size,
+            cmd_slots: 8,
+            max_clients: 2,
+        })
+        .data_slots(slots),
+    )
     .expect("create channel");
     let values = [vec![0xAAu8; size], vec![0x55u8; size]];
     Pace::parse(pace).drive(&ctl.words()[1], |i| {
@@ -100,7 +102,7 @@ pub(crate) fn write_venom(name: &str, size: usize, slots: u32, pace: &str, ctl: 
     });
 }
 
-/// VenomMemory snapshots per second: `ShellChannel::try_read_data` against a daemon's writes.
+/// VenomMemory snapshots per second: `ShellChannel::read_data_checked` against a daemon's writes.
 pub(crate) fn venom(opts: &Opts, size: usize, slots: u32, pace: Pace) -> Run {
     let name = channel_name("snap");
     let ctl = Shm::create("ctl", 4096);
@@ -118,12 +120,12 @@ pub(crate) fn venom(opts: &Opts, size: usize, slots: u32, pace: Pace) -> Run {
     await_cond("first write", || shell.data_version() != 0);
     let mut buf = vec![0u8; size];
     let cpu = CpuMeter::start(child.id());
-    let rate = count_for(opts.window, size, || match shell.try_read_data(&mut buf) {
-        Ok(n) => n == size,
-        Err(Error::Seqlock(venom_seqlock::Error::Contended | venom_seqlock::Error::Timeout)) => {
-            false
+    let rate = count_for(opts.window, size, || {
+        match shell.read_data_checked(&mut buf) {
+            Ok(n) => n == size,
+            Err(Error::Timeout) => false,
+            Err(e) => panic!("read: {e}"),
         }
-        Err(e) => panic!("read: {e}"),
     });
     let run = Run::rate(rate, cpu.stop());
     ctl.words()[1].store(1, Ordering::Relaxed);

@@ -2,12 +2,12 @@
 //! this process (CPU 0) receives; messages per second from the first to the last received.
 
 use std::io::{Read, Write};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
+use venom_shm::sync::{AtomicU64, Ordering};
 
 use venom_benches::harness::{CpuMeter, await_cond, spawn_role};
 use venom_benches::{Run, Shm, pin_to_cpu};
-use venom_channel::{ChannelBuilder, ChannelConfig};
+use venom_channel::{ChannelConfig, ChannelOptions, DaemonChannel};
 use venom_mpsc::{Config, Queue};
 
 use crate::Opts;
@@ -43,7 +43,7 @@ pub(crate) fn produce_raw(name: &str, n: u64, batched: bool) {
             w.store(i, Ordering::Relaxed);
         }
         i += 1;
-        if !batched || i % BATCH == 0 || i == n {
+        if !batched || i.is_multiple_of(BATCH) || i == n {
             tail.store(i, Ordering::Release);
         }
     }
@@ -121,12 +121,14 @@ pub(crate) fn produce_queue(name: &str, n: u64) {
 /// `ShellChannel::try_send_command` → `DaemonChannel::try_recv_command`, one by one.
 pub(crate) fn venom_commands(opts: &Opts) -> Run {
     let name = channel_name("cmd");
-    let d = ChannelBuilder::new(ChannelConfig {
-        data_size: 64,
-        cmd_slots: QUEUE_SLOTS as usize,
-        max_clients: 4,
-    })
-    .create(&name)
+    let d = DaemonChannel::create_with(
+        &name,
+        &ChannelOptions::new(ChannelConfig {
+            data_size: 64,
+            cmd_slots: QUEUE_SLOTS as usize,
+            max_clients: 4,
+        }),
+    )
     .expect("create channel");
     let n = opts.messages;
     let mut child = spawn_role("produce-venom", &[&name, &n.to_string()]);

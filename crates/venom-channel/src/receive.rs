@@ -1,0 +1,376 @@
+//! The daemon's receiving side: one [`Receiver`] that picks the next message — a queued
+//! command or a request waiting in a client's cell — for every receive call of
+//! [`DaemonChannel`](crate::DaemonChannel) (`try_recv_command`, `recv_command*`,
+//! `try_recv_command_with`, `run`).
+//!
+//! A shell's fire-and-forget commands sent before a request reach the queue first, so while a
+//! request waits, up to a queue's worth of queued messages is served before it; then the
+//! request. Cells are scanned round robin from the one after the last request taken.
+
+use std::mem;
+use std::time::Duration;
+
+use venom_mpsc::{Consumer, Received};
+use venom_shm::sync::{AtomicU64, Ordering};
+
+use crate::error::{Error, Result};
+use crate::ids::{ClientId, RequestId};
+use crate::views::Views;
+
+/// Who sent a command, how long it is, and whether it awaits a reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Command {
+    /// The sending shell.
+    pub client_id: ClientId,
+    /// Length of the command.
+    pub len: usize,
+    /// The request it belongs to, if the shell awaits a reply
+    /// ([`DaemonChannel::reply`](crate::DaemonChannel::reply)).
+    pub request_id: Option<RequestId>,
+}
+
+/// A command received, in place: read it with [`copy_to`](Self::copy_to) or
+/// [`to_vec`](Self::to_vec).
+#[derive(Debug)]
+pub struct CommandView<'r, 'c, 'a> {
+    body: Body<'r, 'c, 'a>,
+}
+
+#[derive(Debug)]
+enum Body<'r, 'c, 'a> {
+    /// A command, still in its queue slot.
+    Queue(&'r Received<'c, 'a>),
+    /// A request, copied out of its cell.
+    Request(&'r [u8]),
+}
+
+impl CommandView<'_, '_, '_> {
+    /// Length of the command.
+    pub fn len(&self) -> usize {
+        match &self.body {
+            Body::Queue(r) => r.len(),
+            Body::Request(bytes) => bytes.len(),
+        }
+    }
+
+    /// Whether the command is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Copies the command to the start of `buf`; returns its length.
+    ///
+    /// # Errors
+    /// [`Error::BufferTooSmall`] (nothing copied).
+    pub fn copy_to(&self, buf: &mut [u8]) -> Result<usize> {
+        let len = self.len();
+        let got = buf.len();
+        let dst = buf
+            .get_mut(..len)
+            .ok_or(Error::BufferTooSmall { needed: len, got })?;
+        match &self.body {
+            Body::Queue(r) => r.read_at(0, dst)?,
+            Body::Request(bytes) => dst.copy_from_slice(bytes),
+        }
+        Ok(len)
+    }
+
+    /// The command as a new vector.
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut v = vec![0; self.len()];
+        let _ = self.copy_to(&mut v);
+        v
+    }
+}
+
+/// Marks an `owed` entry as holding a sequence number (low 32 bits).
+const OWED: u64 = 1 << 32;
+/// In an `owed` entry: the shell busy-polls for the reply.
+const OWED_BUSY: u64 = 1 << 33;
+
+/// What the daemon owes and has done, readable without the receiver's lock.
+#[derive(Debug)]
+pub(crate) struct Ledger {
+    /// Per client: `OWED | seq` while request `seq` awaits its one reply, else 0.
+    owed: Vec<AtomicU64>,
+    pub(crate) writes: AtomicU64,
+    pub(crate) commands: AtomicU64,
+    pub(crate) requests: AtomicU64,
+    pub(crate) dropped: AtomicU64,
+    /// The consumer's count, copied whenever the receiver is released (so `stats` never
+    /// waits for a `run` that holds the receiver while it sleeps).
+    pub(crate) abandoned: AtomicU64,
+}
+
+impl Ledger {
+    pub(crate) fn new(clients: usize) -> Self {
+        Self {
+            owed: (0..clients).map(|_| AtomicU64::new(0)).collect(),
+            writes: AtomicU64::new(0),
+            commands: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            abandoned: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts a received command; called with the receiver locked, so a plain load and store
+    /// (no locked instruction on the receive path) cannot lose a count.
+    fn count(&self, counter: &AtomicU64) {
+        let n = counter.load(Ordering::Relaxed);
+        counter.store(n.wrapping_add(1), Ordering::Relaxed);
+    }
+
+    /// Claims the one reply to request `seq` of `entry`: `Some(shell busy-polls)` if it is
+    /// owed (and now no longer), `None` if it was answered or given up on.
+    pub(crate) fn settle(&self, entry: usize, seq: u32) -> Option<bool> {
+        let owed = self.owed.get(entry)?;
+        let now = owed.load(Ordering::Relaxed);
+        let claimed = now & !OWED_BUSY == OWED | u64::from(seq)
+            && owed
+                .compare_exchange(now, 0, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok();
+        claimed.then_some(now & OWED_BUSY != 0)
+    }
+}
+
+/// What a receive does with a message.
+#[derive(Debug)]
+pub(crate) enum Dest<'b> {
+    /// Copy it into the buffer; a message that does not fit is dropped (and counted).
+    CopyOrDrop(&'b mut [u8]),
+    /// Copy it into the buffer; one that does not fit stays where it is
+    /// ([`Error::BufferTooSmall`]).
+    Copy(&'b mut [u8]),
+    /// Hand it over in place (a request through the receiver's scratch buffer).
+    InPlace,
+}
+
+/// A request waiting in a cell.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    entry: usize,
+    seq: u32,
+    len: usize,
+    /// The shell busy-polls for the reply (no wake-up needed).
+    busy: bool,
+}
+
+/// What to receive next.
+#[derive(Debug, Clone, Copy)]
+enum Pick {
+    /// Try the queue; if it holds nothing ready, this request (if any).
+    Queue(Option<Pending>),
+    /// This request.
+    Request(Pending),
+}
+
+/// The queue's consumer role and the daemon's memory of each request cell.
+#[derive(Debug)]
+pub(crate) struct Receiver {
+    pub(crate) consumer: Consumer<'static>,
+    /// Per client: the sequence number of the last request taken from its cell.
+    taken: Vec<u32>,
+    /// Where the next scan of the cells starts (round robin).
+    next_cell: usize,
+    /// Queue messages still to serve before the pending request (those sent before it).
+    budget: Option<u32>,
+    /// A request's bytes, for [`Dest::InPlace`].
+    scratch: Vec<u8>,
+}
+
+impl Receiver {
+    pub(crate) fn new(consumer: Consumer<'static>, views: &Views) -> Self {
+        Self {
+            consumer,
+            taken: vec![0; views.cells.len()],
+            next_cell: 0,
+            budget: None,
+            scratch: vec![0; views.queue.payload_size()],
+        }
+    }
+
+    /// Sleeps on the queue's doorbell until a command or a request comes (their senders ring
+    /// it; a request is looked for after the sleep was announced, so none is missed), the
+    /// doorbell is rung without one, or `timeout` passes (`None`: no limit).
+    pub(crate) fn wait(&mut self, views: &Views, timeout: Option<Duration>) {
+        let taken = &self.taken;
+        let request_waiting = || first_pending(views, taken, 0).is_some();
+        let _ = match timeout {
+            Some(t) => self.consumer.wait_until_timeout(t, request_waiting),
+            None => self.consumer.wait_until(request_waiting),
+        };
+    }
+
+    /// Receives the next message without blocking, into `dest`, and hands it to `f`.
+    /// `Ok(None)`: nothing to receive.
+    ///
+    /// # Errors
+    /// [`Error::BufferTooSmall`] for [`Dest::Copy`] (the message stays); [`Error::Corrupt`]
+    /// for a corrupt message or request (dropped: the next call goes on).
+    pub(crate) fn next<R>(
+        &mut self,
+        views: &Views,
+        ledger: &Ledger,
+        dest: &mut Dest<'_>,
+        f: impl FnOnce(&CommandView<'_, '_, '_>, Command) -> R,
+    ) -> Result<Option<R>> {
+        let keep = matches!(dest, Dest::Copy(_));
+        loop {
+            let p = match self.pick(views) {
+                Pick::Request(p) => p,
+                Pick::Queue(fallback) => match self.consumer.try_recv_ref()? {
+                    Some(r) => {
+                        let Some(client_id) =
+                            ClientId::new(r.sender()).filter(|id| id.entry() < views.cells.len())
+                        else {
+                            ledger.count(&ledger.dropped); // a forged sender: no such client
+                            continue;
+                        };
+                        let cmd = Command {
+                            client_id,
+                            len: r.len(),
+                            request_id: None,
+                        };
+                        if let Some(buf) = dest.buffer() {
+                            let Some(dst) = buf.get_mut(..cmd.len) else {
+                                if keep {
+                                    mem::forget(r); // stays queued
+                                    return Err(too_small(cmd.len, buf.len()));
+                                }
+                                drop(r);
+                                ledger.count(&ledger.dropped);
+                                continue;
+                            };
+                            r.read_at(0, dst)?;
+                        }
+                        ledger.count(&ledger.commands);
+                        return Ok(Some(f(
+                            &CommandView {
+                                body: Body::Queue(&r),
+                            },
+                            cmd,
+                        )));
+                    }
+                    None => match fallback {
+                        Some(p) => p,
+                        None => return Ok(None),
+                    },
+                },
+            };
+            let mut scratch = mem::take(&mut self.scratch);
+            let copied = self.take_request(views, ledger, dest, p, &mut scratch);
+            let cmd = match copied {
+                Ok(Some(cmd)) => cmd,
+                Ok(None) => {
+                    self.scratch = scratch;
+                    continue;
+                }
+                Err(e) => {
+                    self.scratch = scratch;
+                    return Err(e);
+                }
+            };
+            ledger.count(&ledger.commands);
+            let bytes = match dest.buffer() {
+                Some(buf) => &buf[..cmd.len],
+                None => &scratch[..cmd.len],
+            };
+            let out = f(
+                &CommandView {
+                    body: Body::Request(bytes),
+                },
+                cmd,
+            );
+            self.scratch = scratch;
+            return Ok(Some(out));
+        }
+    }
+
+    /// Copies request `p` into `dest` (or `scratch`); `Ok(None)` if it was dropped (too long
+    /// for [`Dest::CopyOrDrop`]) or replaced by its shell meanwhile.
+    fn take_request(
+        &mut self,
+        views: &Views,
+        ledger: &Ledger,
+        dest: &mut Dest<'_>,
+        p: Pending,
+        scratch: &mut [u8],
+    ) -> Result<Option<Command>> {
+        let max = views.queue.payload_size();
+        let keep = matches!(dest, Dest::Copy(_));
+        let dst = dest.buffer().unwrap_or(scratch);
+        if p.len > dst.len() && p.len <= max {
+            if keep {
+                return Err(too_small(p.len, dst.len()));
+            }
+            self.mark_taken(p);
+            ledger.count(&ledger.dropped);
+            return Ok(None);
+        }
+        let copied = views.cells[p.entry].copy_request(p.seq, p.len, dst);
+        if !matches!(copied, Ok(false)) {
+            self.mark_taken(p);
+        }
+        if !copied? {
+            return Ok(None);
+        }
+        let busy = if p.busy { OWED_BUSY } else { 0 };
+        ledger.owed[p.entry].store(OWED | busy | u64::from(p.seq), Ordering::Relaxed);
+        Ok(Some(Command {
+            client_id: ClientId::of_entry(p.entry),
+            len: p.len,
+            request_id: Some(RequestId::new(p.seq)),
+        }))
+    }
+
+    /// Where to receive from next.
+    fn pick(&mut self, views: &Views) -> Pick {
+        let Some(p) = first_pending(views, &self.taken, self.next_cell) else {
+            self.budget = None;
+            return Pick::Queue(None);
+        };
+        let budget = self.budget.get_or_insert(views.queue.capacity());
+        if *budget == 0 || views.queue.len_hint() == 0 {
+            return Pick::Request(p);
+        }
+        *budget -= 1;
+        Pick::Queue(Some(p))
+    }
+
+    /// Marks `p` taken (answered later, or dropped).
+    fn mark_taken(&mut self, p: Pending) {
+        self.taken[p.entry] = p.seq;
+        self.next_cell = p.entry + 1;
+        self.budget = None;
+    }
+}
+
+impl Dest<'_> {
+    fn buffer(&mut self) -> Option<&mut [u8]> {
+        match self {
+            Dest::CopyOrDrop(b) | Dest::Copy(b) => Some(b),
+            Dest::InPlace => None,
+        }
+    }
+}
+
+fn too_small(needed: usize, got: usize) -> Error {
+    Error::BufferTooSmall { needed, got }
+}
+
+/// The first cell, from `start` round robin, below the clients' high-water mark (read now)
+/// whose request differs from the one last taken from it.
+fn first_pending(views: &Views, taken: &[u32], start: usize) -> Option<Pending> {
+    let hwm = views.registry.high_water_mark().min(taken.len());
+    (0..hwm).find_map(|k| {
+        let entry = (start + k) % hwm;
+        let (seq, len, busy) = views.cells[entry].pending(taken[entry])?;
+        Some(Pending {
+            entry,
+            seq,
+            len,
+            busy,
+        })
+    })
+}
