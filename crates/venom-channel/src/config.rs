@@ -67,7 +67,7 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 pub const MAX_CLIENTS: usize = 65_536;
 
 impl ChannelOptions {
-    /// Defaults: 256-byte command slots (commands up to 232 bytes), replies up to 4 KiB, three
+    /// Defaults: 256-byte command slots (commands up to 240 bytes), replies up to 4 KiB, three
     /// data slots (readers are never starved by a writer rewriting large values back to back),
     /// mode `0o600`, spin [`DEFAULT_SPIN`].
     pub fn new(config: ChannelConfig) -> Self {
@@ -82,7 +82,7 @@ impl ChannelOptions {
     }
 
     /// Bytes per command slot: a power of two, 64 ..= 1 MiB; commands may have
-    /// `size - 24` bytes.
+    /// `size - 16` bytes (a 16-byte slot header).
     pub fn command_slot_size(mut self, size: u32) -> Self {
         self.cmd_slot_size = size;
         self

@@ -13,21 +13,42 @@
 //! * [`ClientId`], [`RequestId`]: typed ids for [`DaemonChannel::reply`].
 //! * [`Error`]: what went wrong, in variants a caller can act on; [`ErrorKind`] its flat kind.
 //!
+//! A daemon and a shell (in one process here; usually two): data, a command, a request.
+//!
 //! ```
-//! use venom_channel::{ChannelConfig, DaemonChannel, ShellChannel};
+//! use std::time::Duration;
+//! use venom_channel::{ChannelConfig, DaemonChannel, ErrorKind, ShellChannel};
 //! # let name = venom_shm::testing::unique_name("doc_channel");
+//!
+//! // The daemon: create the channel and publish the latest value.
 //! let daemon = DaemonChannel::create(&name, ChannelConfig::default())?;
 //! daemon.write_data(b"state v1")?;
 //!
-//! let shell = ShellChannel::connect(&name)?; // usually another process
+//! // A shell: connect, read a consistent snapshot, send a command.
+//! let shell = ShellChannel::connect(&name)?;
 //! let mut buf = [0u8; 64];
 //! let n = shell.read_data(&mut buf);
 //! assert_eq!(&buf[..n], b"state v1");
-//!
 //! shell.try_send_command(b"PING")?;
+//!
+//! // The daemon receives it (waiting at most a second), with the sender's id.
 //! let mut cmd = [0u8; 64];
-//! let (client, len) = daemon.try_recv_command(&mut cmd).unwrap();
-//! assert_eq!((client, &cmd[..len]), (shell.client_id(), &b"PING"[..]));
+//! let got = daemon.recv_command_timeout(&mut cmd, Duration::from_secs(1))?.unwrap();
+//! assert_eq!((got.client_id.get(), &cmd[..got.len]), (shell.client_id(), &b"PING"[..]));
+//!
+//! // Requests: the daemon serves them in `run` (here on a thread) until stopped.
+//! let stop = daemon.stop_handle();
+//! std::thread::scope(|s| {
+//!     s.spawn(|| daemon.run(|_client, req| [b"re: ", req].concat()));
+//!     let mut reply = [0u8; 64];
+//!     let n = shell.request(b"status?", &mut reply).unwrap();
+//!     assert_eq!(&reply[..n], b"re: status?");
+//!     stop.stop();
+//! });
+//!
+//! // Errors have a flat kind (what the C API's status codes mirror).
+//! let too_big = vec![0u8; shell.max_command_len() + 1];
+//! assert_eq!(shell.try_send_command(&too_big).unwrap_err().kind(), ErrorKind::TooLarge);
 //! # Ok::<(), venom_channel::Error>(())
 //! ```
 //!

@@ -169,23 +169,31 @@ enum Pick {
 #[derive(Debug)]
 pub(crate) struct Receiver {
     pub(crate) consumer: Consumer<'static>,
+    cells: Cells,
+    /// A request's bytes, for [`Dest::InPlace`].
+    scratch: Vec<u8>,
+}
+
+/// The daemon's memory of the request cells.
+#[derive(Debug)]
+struct Cells {
     /// Per client: the sequence number of the last request taken from its cell.
     taken: Vec<u32>,
     /// Where the next scan of the cells starts (round robin).
     next_cell: usize,
     /// Queue messages still to serve before the pending request (those sent before it).
     budget: Option<u32>,
-    /// A request's bytes, for [`Dest::InPlace`].
-    scratch: Vec<u8>,
 }
 
 impl Receiver {
     pub(crate) fn new(consumer: Consumer<'static>, views: &Views) -> Self {
         Self {
             consumer,
-            taken: vec![0; views.cells.len()],
-            next_cell: 0,
-            budget: None,
+            cells: Cells {
+                taken: vec![0; views.cells.len()],
+                next_cell: 0,
+                budget: None,
+            },
             scratch: vec![0; views.queue.payload_size()],
         }
     }
@@ -194,7 +202,7 @@ impl Receiver {
     /// it; a request is looked for after the sleep was announced, so none is missed), the
     /// doorbell is rung without one, or `timeout` passes (`None`: no limit).
     pub(crate) fn wait(&mut self, views: &Views, timeout: Option<Duration>) {
-        let taken = &self.taken;
+        let taken = &self.cells.taken;
         let request_waiting = || first_pending(views, taken, 0).is_some();
         let _ = match timeout {
             Some(t) => self.consumer.wait_until_timeout(t, request_waiting),
@@ -217,33 +225,18 @@ impl Receiver {
     ) -> Result<Option<R>> {
         let keep = matches!(dest, Dest::Copy(_));
         loop {
-            let p = match self.pick(views) {
+            let p = match self.cells.pick(views) {
                 Pick::Request(p) => p,
-                Pick::Queue(fallback) => match self.consumer.try_recv_ref()? {
-                    Some(r) => {
-                        let Some(client_id) =
-                            ClientId::new(r.sender()).filter(|id| id.entry() < views.cells.len())
-                        else {
-                            ledger.count(&ledger.dropped); // a forged sender: no such client
-                            continue;
+                Pick::Queue(fallback) => {
+                    if let Some(r) = self.consumer.try_recv_ref()? {
+                        let cmd = match accept_queued(&r, views, ledger, dest) {
+                            Ok(Some(cmd)) => cmd,
+                            Ok(None) => continue, // dropped
+                            Err(e) => {
+                                mem::forget(r); // stays queued (too long for `dest`)
+                                return Err(e);
+                            }
                         };
-                        let cmd = Command {
-                            client_id,
-                            len: r.len(),
-                            request_id: None,
-                        };
-                        if let Some(buf) = dest.buffer() {
-                            let Some(dst) = buf.get_mut(..cmd.len) else {
-                                if keep {
-                                    mem::forget(r); // stays queued
-                                    return Err(too_small(cmd.len, buf.len()));
-                                }
-                                drop(r);
-                                ledger.count(&ledger.dropped);
-                                continue;
-                            };
-                            r.read_at(0, dst)?;
-                        }
                         ledger.count(&ledger.commands);
                         return Ok(Some(f(
                             &CommandView {
@@ -252,55 +245,71 @@ impl Receiver {
                             cmd,
                         )));
                     }
-                    None => match fallback {
+                    match fallback {
                         Some(p) => p,
                         None => return Ok(None),
-                    },
-                },
-            };
-            let mut scratch = mem::take(&mut self.scratch);
-            let copied = self.take_request(views, ledger, dest, p, &mut scratch);
-            let cmd = match copied {
-                Ok(Some(cmd)) => cmd,
-                Ok(None) => {
-                    self.scratch = scratch;
-                    continue;
-                }
-                Err(e) => {
-                    self.scratch = scratch;
-                    return Err(e);
+                    }
                 }
             };
-            ledger.count(&ledger.commands);
-            let bytes = match dest.buffer() {
-                Some(buf) => &buf[..cmd.len],
-                None => &scratch[..cmd.len],
-            };
-            let out = f(
-                &CommandView {
-                    body: Body::Request(bytes),
-                },
-                cmd,
-            );
-            self.scratch = scratch;
-            return Ok(Some(out));
+            let dst = dest.buffer().unwrap_or(&mut self.scratch);
+            if let Some(cmd) = self.cells.take_request(views, ledger, keep, p, dst)? {
+                ledger.count(&ledger.commands);
+                let view = CommandView {
+                    body: Body::Request(&dst[..cmd.len]),
+                };
+                return Ok(Some(f(&view, cmd)));
+            }
         }
     }
+}
 
-    /// Copies request `p` into `dest` (or `scratch`); `Ok(None)` if it was dropped (too long
-    /// for [`Dest::CopyOrDrop`]) or replaced by its shell meanwhile.
+/// Checks a queued message against `dest` and copies it there: `Ok(None)` if it was dropped
+/// (a forged sender, or too long for [`Dest::CopyOrDrop`]); an error if it is too long for
+/// [`Dest::Copy`] (the caller leaves it queued).
+fn accept_queued(
+    r: &Received<'_, 'static>,
+    views: &Views,
+    ledger: &Ledger,
+    dest: &mut Dest<'_>,
+) -> Result<Option<Command>> {
+    let keep = matches!(dest, Dest::Copy(_));
+    let Some(client_id) = ClientId::new(r.sender()).filter(|id| id.entry() < views.cells.len())
+    else {
+        ledger.count(&ledger.dropped); // names no client of this channel
+        return Ok(None);
+    };
+    let cmd = Command {
+        client_id,
+        len: r.len(),
+        request_id: None,
+    };
+    if let Some(buf) = dest.buffer() {
+        let got = buf.len();
+        let Some(dst) = buf.get_mut(..cmd.len) else {
+            if keep {
+                return Err(too_small(cmd.len, got));
+            }
+            ledger.count(&ledger.dropped);
+            return Ok(None);
+        };
+        // In bounds: `dst` is exactly the message's length.
+        let _ = r.read_at(0, dst);
+    }
+    Ok(Some(cmd))
+}
+
+impl Cells {
+    /// Copies request `p` into `dst`; `Ok(None)` if it was dropped (too long for `dst`, unless
+    /// `keep`) or replaced by its shell meanwhile.
     fn take_request(
         &mut self,
         views: &Views,
         ledger: &Ledger,
-        dest: &mut Dest<'_>,
+        keep: bool,
         p: Pending,
-        scratch: &mut [u8],
+        dst: &mut [u8],
     ) -> Result<Option<Command>> {
-        let max = views.queue.payload_size();
-        let keep = matches!(dest, Dest::Copy(_));
-        let dst = dest.buffer().unwrap_or(scratch);
-        if p.len > dst.len() && p.len <= max {
+        if p.len > dst.len() && p.len <= views.queue.payload_size() {
             if keep {
                 return Err(too_small(p.len, dst.len()));
             }

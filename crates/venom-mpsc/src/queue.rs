@@ -318,7 +318,7 @@ pub struct Producer<'a> {
     sender: u32,
 }
 
-impl Producer<'_> {
+impl<'a> Producer<'a> {
     /// The sender id delivered with each message.
     pub fn sender(&self) -> u32 {
         self.sender
@@ -369,6 +369,31 @@ impl Producer<'_> {
                 max: q.shape.payload(),
             });
         }
+        let (sh, words, lap) = self.claim()?;
+        sh.meta.store(
+            len as u64 | (u64::from(self.sender) << 32),
+            Ordering::Relaxed,
+        );
+        // Publishes when dropped: cancelled if `fill` unwinds.
+        let mut publish = Publish {
+            queue: q,
+            sh,
+            lap,
+            cancelled: true,
+        };
+        let out = fill(&mut PayloadWriter { words, len });
+        publish.cancelled = false;
+        drop(publish);
+        Ok(out)
+    }
+
+    /// Claims the slot at the tail for this producer (`WRITING` with our pid): the slot, its
+    /// payload words and its lap.
+    ///
+    /// # Errors
+    /// [`Error::Full`]; [`Error::Corrupt`] if the positions never settle.
+    fn claim(&self) -> Result<(&'a SlotHeader, &'a [AtomicU64], u64)> {
+        let q = &self.queue;
         let tail = &q.header.tail.tail;
         let mut pos = tail.load(Ordering::Relaxed);
         for _ in 0..SEND_ATTEMPTS {
@@ -395,21 +420,7 @@ impl Producer<'_> {
                     pos = tail.load(Ordering::Relaxed);
                     continue;
                 }
-                sh.meta.store(
-                    len as u64 | (u64::from(self.sender) << 32),
-                    Ordering::Relaxed,
-                );
-                // Publishes when dropped: cancelled if `fill` unwinds.
-                let mut publish = Publish {
-                    queue: q,
-                    sh,
-                    lap,
-                    cancelled: true,
-                };
-                let out = fill(&mut PayloadWriter { words, len });
-                publish.cancelled = false;
-                drop(publish);
-                return Ok(out);
+                return Ok((sh, words, lap));
             }
             match decode(state) {
                 // The slot still holds the previous lap's message: full.
