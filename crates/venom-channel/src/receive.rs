@@ -181,9 +181,15 @@ struct Cells {
     taken: Vec<u32>,
     /// Where the next scan of the cells starts (round robin).
     next_cell: usize,
-    /// Queue messages still to serve before the pending request (those sent before it).
-    budget: Option<u32>,
+    /// The request being held back, and how many queue messages may still be served before
+    /// it (those its shell sent before it are among them).
+    budget: Option<(usize, u32, u32)>,
+    /// Polls that found the queue's head still being written (see [`Cells::stall`]).
+    stalls: u32,
 }
+
+/// Polls of a head still being written that count as one served message.
+const STALLS_PER_MESSAGE: u32 = 4096;
 
 impl Receiver {
     pub(crate) fn new(consumer: Consumer<'static>, views: &Views) -> Self {
@@ -193,6 +199,7 @@ impl Receiver {
                 taken: vec![0; views.cells.len()],
                 next_cell: 0,
                 budget: None,
+                stalls: 0,
             },
             scratch: vec![0; views.queue.payload_size()],
         }
@@ -229,6 +236,9 @@ impl Receiver {
                 Pick::Request(p) => p,
                 Pick::Queue(fallback) => {
                     if let Some(r) = self.consumer.try_recv_ref()? {
+                        if fallback.is_some() {
+                            self.cells.spend();
+                        }
                         let cmd = match accept_queued(&r, views, ledger, dest) {
                             Ok(Some(cmd)) => cmd,
                             Ok(None) => continue, // dropped
@@ -246,7 +256,16 @@ impl Receiver {
                         )));
                     }
                     match fallback {
-                        Some(p) => p,
+                        // Nothing claimed in the queue: the request.
+                        Some(p) if views.queue.len_hint() == 0 => p,
+                        // A message claimed (maybe before the request) is still being
+                        // written: its sender may be the request's, so wait for it — within
+                        // the budget, which such polls spend too, slowly (a stalled or
+                        // forged claim never holds requests back for good).
+                        Some(_) => {
+                            self.cells.stall();
+                            return Ok(None);
+                        }
                         None => return Ok(None),
                     }
                 }
@@ -333,18 +352,44 @@ impl Cells {
         }))
     }
 
-    /// Where to receive from next.
+    /// Where to receive from next: the queue while it holds messages and the pending
+    /// request's budget lasts (commands its shell sent before it are among those messages),
+    /// else the request.
     fn pick(&mut self, views: &Views) -> Pick {
         let Some(p) = first_pending(views, &self.taken, self.next_cell) else {
             self.budget = None;
             return Pick::Queue(None);
         };
-        let budget = self.budget.get_or_insert(views.queue.capacity());
-        if *budget == 0 || views.queue.len_hint() == 0 {
+        // The budget belongs to one request, counted from when it was first seen (another
+        // request, picked meanwhile, starts its own).
+        let left = match self.budget {
+            Some((entry, seq, left)) if (entry, seq) == (p.entry, p.seq) => left,
+            _ => {
+                let left = views.queue.capacity();
+                self.budget = Some((p.entry, p.seq, left));
+                left
+            }
+        };
+        if left == 0 || views.queue.len_hint() == 0 {
             return Pick::Request(p);
         }
-        *budget -= 1;
         Pick::Queue(Some(p))
+    }
+
+    /// A poll found the queue's head still being written while a request waited: every
+    /// [`STALLS_PER_MESSAGE`] of them spend the budget like a served message.
+    fn stall(&mut self) {
+        self.stalls = self.stalls.wrapping_add(1);
+        if self.stalls.is_multiple_of(STALLS_PER_MESSAGE) {
+            self.spend();
+        }
+    }
+
+    /// One queue message was served while the request of the budget waited.
+    fn spend(&mut self) {
+        if let Some(b) = &mut self.budget {
+            b.2 = b.2.saturating_sub(1);
+        }
     }
 
     /// Marks `p` taken (answered later, or dropped).
