@@ -381,8 +381,46 @@ impl DaemonChannel {
     /// Returns when a [`StopHandle`] is used.
     ///
     /// # Errors
-    /// None in practice: replies go to cells the channel has (client ids come from it).
+    /// None in practice (the `Result` leaves room for the future).
     pub fn run<R: AsRef<[u8]>>(&self, mut handler: impl FnMut(u32, &[u8]) -> R) -> Result<()> {
+        self.serve(|cmd, bytes| {
+            let answer = handler(cmd.client_id.get(), bytes);
+            if let Some(id) = cmd.request_id {
+                // Cannot fail: the id comes from this channel.
+                let _ = self.reply(cmd.client_id, id, answer.as_ref());
+            }
+        })
+    }
+
+    /// Like [`run`](Self::run), handing the handler the whole [`Command`] (sender, length,
+    /// request id); the handler answers requests itself with [`reply`](Self::reply) — now,
+    /// later, or from another thread.
+    ///
+    /// ```
+    /// # use venom_channel::{ChannelConfig, DaemonChannel, ShellChannel};
+    /// # let name = venom_shm::testing::unique_name("doc_serve");
+    /// let daemon = DaemonChannel::create(&name, ChannelConfig::default())?;
+    /// let shell = ShellChannel::connect(&name)?;
+    /// let stop = daemon.stop_handle();
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| {
+    ///         daemon.serve(|cmd, bytes| {
+    ///             if let Some(id) = cmd.request_id {
+    ///                 let _ = daemon.reply(cmd.client_id, id, &[bytes.len() as u8]);
+    ///             }
+    ///         })
+    ///     });
+    ///     let mut reply = [0u8; 1];
+    ///     shell.request(b"four", &mut reply).unwrap();
+    ///     assert_eq!(reply, [4]);
+    ///     stop.stop();
+    /// });
+    /// # Ok::<(), venom_channel::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// None in practice (the `Result` leaves room for the future).
+    pub fn serve(&self, mut handler: impl FnMut(Command, &[u8])) -> Result<()> {
         let mut buf = vec![0u8; self.max_command_len()];
         loop {
             let cmd = {
@@ -393,10 +431,7 @@ impl DaemonChannel {
                     None => return Ok(()),
                 }
             };
-            let answer = handler(cmd.client_id.get(), &buf[..cmd.len]);
-            if let Some(id) = cmd.request_id {
-                self.reply(cmd.client_id, id, answer.as_ref())?;
-            }
+            handler(cmd, &buf[..cmd.len]);
         }
     }
 

@@ -1,0 +1,388 @@
+//! Real C programs against `libvenom_memory.so`, each a separate process, built with
+//! `gcc -std=c11 -Wall -Wextra -Werror -pedantic` and again with
+//! `-fsanitize=address,undefined` (leak check on): C daemon + C shell, C shell + Rust daemon,
+//! Rust shell + C daemon, RPC from C, a C struct shared with a Rust `SharedMemory<T>`, the serve
+//! loop stopped from another thread, the seed's C example verbatim, every bad input, the header
+//! as C99 / C11 / C++17 and included twice, and a statically linked shell.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use venom_channel::{
+    ChannelConfig, DaemonChannel, SharedMemory, SharedMemoryOptions, ShellChannel,
+};
+use venom_shm::testing::{KillOnDrop, ShmGuard, spin_until, unique_name};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn crate_dir() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Where cargo put `libvenom_memory.so` / `.a` for this test run (`target/<profile>`).
+fn lib_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
+    assert!(
+        dir.join("libvenom_memory.so").exists(),
+        "libvenom_memory.so not built in {}",
+        dir.display()
+    );
+    dir
+}
+
+fn out_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("c-programs");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+const STRICT: &[&str] = &["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic"];
+const SANITIZE: &[&str] = &[
+    "-fsanitize=address,undefined",
+    "-fno-omit-frame-pointer",
+    "-g",
+];
+
+/// Compiles `tests/c/<name>.c` (or `source`) against the shared library; `sanitized` adds
+/// ASan + UBSan. Returns the executable.
+fn build(name: &str, source: &Path, sanitized: bool) -> PathBuf {
+    let lib = lib_dir();
+    let exe = out_dir().join(format!("{name}{}", if sanitized { "-san" } else { "" }));
+    let mut cc = Command::new("gcc");
+    cc.args(STRICT);
+    if sanitized {
+        cc.args(SANITIZE);
+    }
+    cc.arg("-I")
+        .arg(crate_dir().join("include"))
+        .arg("-I")
+        .arg(crate_dir().join("tests/c"))
+        .arg(source)
+        .arg("-o")
+        .arg(&exe)
+        .arg("-L")
+        .arg(&lib)
+        .arg(format!("-Wl,-rpath,{}", lib.display()))
+        .args(["-lvenom_memory", "-lpthread"]);
+    run_ok(&mut cc, &format!("compile {name}"));
+    exe
+}
+
+fn source(name: &str) -> PathBuf {
+    crate_dir().join("tests/c").join(format!("{name}.c"))
+}
+
+fn run_ok(cmd: &mut Command, what: &str) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed: {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn sanitizer_env(cmd: &mut Command) -> &mut Command {
+    cmd.env("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
+        .env("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1")
+}
+
+/// Both builds of a program.
+fn both(name: &str) -> [PathBuf; 2] {
+    [
+        build(name, &source(name), false),
+        build(name, &source(name), true),
+    ]
+}
+
+fn guard(name: &str) -> ShmGuard {
+    ShmGuard(format!("venom_{name}"))
+}
+
+/// Starts a C daemon and waits for its "ready" line (a pipe read, not a sleep).
+fn start_c_daemon(exe: &Path, name: &str) -> (KillOnDrop, BufReader<std::process::ChildStdout>) {
+    let mut child = KillOnDrop::spawn(
+        sanitizer_env(&mut Command::new(exe))
+            .arg(name)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped()),
+    );
+    let mut out = BufReader::new(child.0.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    (child, out)
+}
+
+fn finish_c_daemon(mut child: KillOnDrop, mut out: BufReader<std::process::ChildStdout>) -> String {
+    let status = child.wait_timeout(WAIT).expect("C daemon exits");
+    assert!(status.success(), "C daemon failed: {status}");
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    rest
+}
+
+#[test]
+fn c_daemon_serves_a_c_shell() {
+    for (daemon, shell) in both("daemon").into_iter().zip(both("shell")) {
+        let name = unique_name("capi_cc");
+        let _g = guard(&name);
+        let (child, out) = start_c_daemon(&daemon, &name);
+        let shell_out = run_ok(
+            sanitizer_env(&mut Command::new(&shell)).args([name.as_str(), "C", "100", "C:"]),
+            "C shell",
+        );
+        assert_eq!(String::from_utf8_lossy(&shell_out.stdout), "ok\n");
+        assert_eq!(finish_c_daemon(child, out), "served 100\n");
+    }
+}
+
+#[test]
+fn a_c_shell_talks_to_a_rust_daemon() {
+    for shell in both("shell") {
+        let name = unique_name("capi_cr");
+        let _g = guard(&name);
+        let daemon = DaemonChannel::create(&name, ChannelConfig::default()).unwrap();
+        daemon.write_data(b"hello from Rust").unwrap();
+        let stop = daemon.stop_handle();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                daemon
+                    .run(|_, req| {
+                        if req == b"quit" {
+                            stop.stop();
+                        }
+                        [b"R:", req].concat()
+                    })
+                    .unwrap()
+            });
+            let out = run_ok(
+                sanitizer_env(&mut Command::new(&shell)).args([name.as_str(), "Rust", "50", "R:"]),
+                "C shell",
+            );
+            assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n");
+        });
+        assert_eq!(daemon.stats().requests, 50);
+    }
+}
+
+#[test]
+fn a_rust_shell_talks_to_a_c_daemon() {
+    let [daemon, _] = both("daemon");
+    let name = unique_name("capi_rc");
+    let _g = guard(&name);
+    let (child, out) = start_c_daemon(&daemon, &name);
+    let shell = ShellChannel::connect(&name).unwrap();
+    let mut buf = [0u8; 64];
+    let n = shell.read_data(&mut buf);
+    assert_eq!(&buf[..n], b"hello from C");
+    let mut resp = [0u8; 64];
+    for i in 0..20 {
+        let req = format!("q{i}");
+        let n = shell.request(req.as_bytes(), &mut resp).unwrap();
+        assert_eq!(&resp[..n], format!("C:{req}").as_bytes());
+    }
+    shell.try_send_command(b"quit").unwrap();
+    assert_eq!(finish_c_daemon(child, out), "served 20\n");
+}
+
+/// The C program's `struct Pose`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+struct Pose {
+    x: f64,
+    y: f64,
+    heading: f64,
+}
+
+#[test]
+fn a_c_struct_and_a_rust_shared_memory_are_one_value() {
+    let [plain, sanitized] = both("shared");
+    let opts = SharedMemoryOptions::new().tag("pose v1");
+    // C creates, Rust opens and changes the heading, C sees it.
+    let name = unique_name("capi_sm1");
+    let _g = ShmGuard(format!("venom_sm_{name}"));
+    let mut child = KillOnDrop::spawn(
+        sanitizer_env(&mut Command::new(&sanitized))
+            .args([name.as_str(), "create"])
+            .stdout(Stdio::piped()),
+    );
+    let mut rust = None;
+    assert!(spin_until(WAIT, || {
+        rust = SharedMemory::<Pose>::open_with(&name, &opts).ok();
+        rust.as_ref().is_some_and(|r| r.read().x == 1.0)
+    }));
+    let rust = rust.unwrap();
+    assert_eq!(
+        rust.read(),
+        Pose {
+            x: 1.0,
+            y: 2.0,
+            heading: 0.5
+        }
+    );
+    rust.write_partial(&3.25f64, 16).unwrap();
+    let status = child.wait_timeout(WAIT).expect("C side exits");
+    assert!(status.success());
+    let mut out = String::new();
+    std::io::Read::read_to_string(child.0.stdout.as_mut().unwrap(), &mut out).unwrap();
+    assert_eq!(out, "heading 3.25\n");
+    drop(rust);
+    SharedMemory::<Pose>::unlink(&name).unwrap();
+    // Rust creates, C opens, reads and writes x.
+    let name = unique_name("capi_sm2");
+    let _g = ShmGuard(format!("venom_sm_{name}"));
+    let rust = SharedMemory::<Pose>::create_with(&name, &opts).unwrap();
+    rust.write(&Pose {
+        x: 4.0,
+        y: 5.0,
+        heading: 6.0,
+    })
+    .unwrap();
+    let out = run_ok(
+        Command::new(&plain).args([name.as_str(), "open"]),
+        "C opener",
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n");
+    assert_eq!(
+        rust.read(),
+        Pose {
+            x: 7.0,
+            y: 5.0,
+            heading: 6.0
+        }
+    );
+}
+
+#[test]
+fn the_serve_loop_stops_from_another_thread() {
+    for exe in both("stop_from_thread") {
+        let name = unique_name("capi_stop");
+        let _g = guard(&name);
+        let out = run_ok(sanitizer_env(&mut Command::new(&exe)).arg(&name), "stop");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "stopped\n");
+    }
+}
+
+#[test]
+fn every_bad_input_gets_its_documented_status() {
+    for exe in both("bad_input") {
+        let name = unique_name("capi_bad");
+        let guards: Vec<_> = (0..4)
+            .flat_map(|i| {
+                [
+                    guard(&format!("{name}_{i}")),
+                    ShmGuard(format!("venom_sm_{name}_{i}")),
+                ]
+            })
+            .collect();
+        let out = run_ok(
+            sanitizer_env(&mut Command::new(&exe)).arg(&name),
+            "bad input",
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("all statuses as documented"));
+        drop(guards);
+    }
+}
+
+#[test]
+fn the_seed_example_runs_verbatim_against_a_rust_daemon() {
+    let name = unique_name("capi_seed");
+    let _g = guard(&name);
+    // The guide's program, with only its channel name made unique for a parallel test run.
+    let text = std::fs::read_to_string(source("seed_example")).unwrap();
+    let src = out_dir().join(format!("seed_example_{name}.c"));
+    std::fs::write(&src, text.replace("\"my_channel\"", &format!("\"{name}\""))).unwrap();
+    let exe = build(&format!("seed_example_{name}"), &src, false);
+    let daemon = DaemonChannel::create(&name, ChannelConfig::default()).unwrap();
+    daemon.write_data(b"sensor: 21.5").unwrap();
+    let out = run_ok(&mut Command::new(&exe), "seed example");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Connected! ID: 1"), "{text}");
+    assert!(text.contains("Received 12 bytes"), "{text}");
+    let mut cmd = [0u8; 16];
+    assert_eq!(daemon.try_recv_command(&mut cmd), Some((1, 4)));
+    assert_eq!(&cmd[..4], b"PING");
+}
+
+#[test]
+fn the_header_compiles_as_c99_c11_cpp17_and_twice() {
+    let include = crate_dir().join("include");
+    for (compiler, std, lang) in [
+        ("gcc", "-std=c99", "c"),
+        ("gcc", "-std=c11", "c"),
+        ("g++", "-std=c++17", "c++"),
+    ] {
+        for file in ["header_twice", "seed_header"] {
+            let mut cc = Command::new(compiler);
+            cc.args([
+                std,
+                "-Wall",
+                "-Wextra",
+                "-Werror",
+                "-pedantic",
+                "-fsyntax-only",
+                "-x",
+                lang,
+            ])
+            .arg("-I")
+            .arg(&include)
+            .arg(source(file));
+            run_ok(&mut cc, &format!("{compiler} {std} {file}"));
+        }
+    }
+}
+
+#[test]
+fn a_statically_linked_c_shell_works() {
+    let lib = lib_dir();
+    let exe = out_dir().join("shell-static");
+    let mut cc = Command::new("gcc");
+    cc.args(STRICT)
+        .arg("-I")
+        .arg(crate_dir().join("include"))
+        .arg("-I")
+        .arg(crate_dir().join("tests/c"))
+        .arg(source("shell"))
+        .arg(lib.join("libvenom_memory.a"))
+        .args(["-o"])
+        .arg(&exe)
+        .args([
+            "-lpthread",
+            "-ldl",
+            "-lm",
+            "-lrt",
+            "-lgcc_s",
+            "-lutil",
+            "-lc",
+        ]);
+    run_ok(&mut cc, "static link");
+    let nm = run_ok(Command::new("ldd").arg(&exe), "ldd");
+    assert!(!String::from_utf8_lossy(&nm.stdout).contains("libvenom_memory"));
+    let name = unique_name("capi_static");
+    let _g = guard(&name);
+    let daemon = DaemonChannel::create(&name, ChannelConfig::default()).unwrap();
+    daemon.write_data(b"hello from static").unwrap();
+    let stop = daemon.stop_handle();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            daemon
+                .run(|_, req| {
+                    if req == b"quit" {
+                        stop.stop();
+                    }
+                    [b"S:", req].concat()
+                })
+                .unwrap()
+        });
+        run_ok(
+            Command::new(&exe).args([name.as_str(), "static", "5", "S:"]),
+            "static shell",
+        );
+    });
+}
