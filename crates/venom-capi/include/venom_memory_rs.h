@@ -115,6 +115,8 @@ enum VenomStatus
   VENOM_STATUS_POISONED = -25,
   // The shared-memory filesystem has too little space for the region.
   VENOM_STATUS_INSUFFICIENT_SPACE = -26,
+  // `venom_shell_wait_reply` with no request waiting for its reply.
+  VENOM_STATUS_NO_PENDING_REQUEST = -27,
   // An internal bug was caught at the library boundary (the message says where).
   VENOM_STATUS_PANIC = -98,
   // An error this version of the header does not know.
@@ -658,6 +660,23 @@ VenomStatus venom_shell_request(struct VenomShellHandle *handle,
                                 size_t cap,
                                 uint64_t timeout_ns,
                                 size_t *out_len);
+
+// Waits at most `timeout_ns` more for the reply to this shell's latest request, after
+// `venom_shell_request` returned `TIMEOUT` or `BUFFER_TOO_SMALL`: waiting in slices this
+// way (to stay responsive to signals) never sends the request twice. Blocks up to
+// `timeout_ns`.
+//
+// Returns those of `venom_shell_request`, and `NO_PENDING_REQUEST` if the latest request
+// was answered (or none was sent).
+//
+// # Safety
+// `handle` NULL or live; `resp` NULL with `cap == 0`, or `cap` writable bytes; `out_len`
+// NULL or writable.
+VenomStatus venom_shell_wait_reply(struct VenomShellHandle *handle,
+                                   uint8_t *resp,
+                                   size_t cap,
+                                   uint64_t timeout_ns,
+                                   size_t *out_len);
 
 // Most bytes of data the channel holds (0 for a NULL handle).
 //

@@ -332,6 +332,45 @@ pub unsafe extern "C" fn venom_shell_request(
     })
 }
 
+/// Waits at most `timeout_ns` more for the reply to this shell's latest request, after
+/// `venom_shell_request` returned `TIMEOUT` or `BUFFER_TOO_SMALL`: waiting in slices this
+/// way (to stay responsive to signals) never sends the request twice. Blocks up to
+/// `timeout_ns`.
+///
+/// Returns those of `venom_shell_request`, and `NO_PENDING_REQUEST` if the latest request
+/// was answered (or none was sent).
+///
+/// # Safety
+/// `handle` NULL or live; `resp` NULL with `cap == 0`, or `cap` writable bytes; `out_len`
+/// NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn venom_shell_wait_reply(
+    handle: *mut VenomShellHandle,
+    resp: *mut u8,
+    cap: usize,
+    timeout_ns: u64,
+    out_len: *mut usize,
+) -> VenomStatus {
+    status(|| {
+        // SAFETY: per the caller, for each pointer.
+        let (h, resp, out_len) = unsafe {
+            (
+                boundary::handle(handle)?,
+                buffer(resp, cap, "resp")?,
+                boundary::out(out_len, "out_len")?,
+            )
+        };
+        let timeout = boundary::timeout(timeout_ns).unwrap_or(Duration::MAX);
+        match h.shell.wait_reply_timeout(resp, timeout) {
+            Ok(n) => {
+                *out_len = n;
+                Ok(VenomStatus::Ok)
+            }
+            Err(e) => Err(too_small_or(e, out_len)),
+        }
+    })
+}
+
 /// Most bytes of data the channel holds (0 for a NULL handle).
 ///
 /// # Safety

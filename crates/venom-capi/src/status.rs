@@ -72,6 +72,8 @@ pub enum VenomStatus {
     Poisoned = -25,
     /// The shared-memory filesystem has too little space for the region.
     InsufficientSpace = -26,
+    /// `venom_shell_wait_reply` with no request waiting for its reply.
+    NoPendingRequest = -27,
     /// An internal bug was caught at the library boundary (the message says where).
     Panic = -98,
     /// An error this version of the header does not know.
@@ -111,6 +113,7 @@ impl VenomStatus {
             ErrorKind::Busy => Self::Busy,
             ErrorKind::InsufficientSpace => Self::InsufficientSpace,
             ErrorKind::Io => Self::Io,
+            ErrorKind::NoPendingRequest => Self::NoPendingRequest,
             _ => Self::Other,
         }
     }
@@ -147,6 +150,7 @@ impl VenomStatus {
             Self::WriterDead => "writer died mid-write\0",
             Self::Poisoned => "value may be torn\0",
             Self::InsufficientSpace => "not enough shared memory space\0",
+            Self::NoPendingRequest => "no request waiting for its reply\0",
             Self::Panic => "internal panic\0",
             Self::Other => "other error\0",
         }
@@ -154,7 +158,7 @@ impl VenomStatus {
 }
 
 /// Every status.
-const ALL: [VenomStatus; 31] = [
+const ALL: [VenomStatus; 32] = [
     VenomStatus::Ok,
     VenomStatus::Empty,
     VenomStatus::Unchanged,
@@ -184,6 +188,7 @@ const ALL: [VenomStatus; 31] = [
     VenomStatus::WriterDead,
     VenomStatus::Poisoned,
     VenomStatus::InsufficientSpace,
+    VenomStatus::NoPendingRequest,
     VenomStatus::Panic,
     VenomStatus::Other,
 ];

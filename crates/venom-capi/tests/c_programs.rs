@@ -21,17 +21,8 @@ fn crate_dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Where cargo put `libvenom_memory.so` / `.a` for this test run (`target/<profile>`).
-fn lib_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-    assert!(
-        dir.join("libvenom_memory.so").exists(),
-        "libvenom_memory.so not built in {}",
-        dir.display()
-    );
-    dir
-}
+mod common;
+use common::lib_dir;
 
 fn out_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("c-programs");
@@ -385,4 +376,52 @@ fn a_statically_linked_c_shell_works() {
             "static shell",
         );
     });
+}
+
+/// The Python binding's unittest (`python/test_venom_memory.py`): a Python shell against a
+/// daemon in this (Rust) process, a Python daemon against the C shell, and Python alone.
+#[test]
+fn the_python_binding_passes_its_tests() {
+    let shell = build("shell", &source("shell"), false);
+    let name = unique_name("capi_py");
+    let prefix = unique_name("capi_pyp");
+    let _g = guard(&name);
+    let guards: Vec<_> = ["pyd", "inproc", "cfg"]
+        .iter()
+        .map(|t| guard(&format!("{prefix}_{t}")))
+        .chain(std::iter::once(ShmGuard(format!("venom_sm_{prefix}_sb"))))
+        .collect();
+    let daemon = DaemonChannel::create(&name, ChannelConfig::default()).unwrap();
+    daemon.write_data(b"hello from Rust").unwrap();
+    let stop = daemon.stop_handle();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            daemon
+                .run(|_, req| {
+                    if req == b"quit" {
+                        stop.stop();
+                    }
+                    [b"R:", req].concat()
+                })
+                .unwrap()
+        });
+        let out = run_ok(
+            Command::new("python3")
+                .args(["-m", "unittest", "-v", "test_venom_memory"])
+                .current_dir(crate_dir().join("python"))
+                .env("VENOM_LIB", lib_dir().join("libvenom_memory.so"))
+                .env("VENOM_TEST_PREFIX", &prefix)
+                .env("VENOM_TEST_RUST_CHANNEL", &name)
+                .env("VENOM_TEST_C_SHELL", &shell)
+                .env("PYTHONDONTWRITEBYTECODE", "1"),
+            "python unittest",
+        );
+        let report = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            report.contains("\nOK") && !report.contains("skipped"),
+            "{report}"
+        );
+    });
+    assert_eq!(daemon.stats().requests, 200);
+    drop(guards);
 }

@@ -4,6 +4,8 @@
 
 use std::path::Path;
 
+mod common;
+
 fn generate() -> String {
     let dir = env!("CARGO_MANIFEST_DIR");
     let config = cbindgen::Config::from_file(Path::new(dir).join("cbindgen.toml")).unwrap();
@@ -51,7 +53,7 @@ fn version_macros_match_the_crate() {
 }
 
 /// The names of the functions the header declares.
-pub fn declared_functions(header: &str) -> Vec<String> {
+fn declared_functions(header: &str) -> Vec<String> {
     let mut names = Vec::new();
     for line in header.lines() {
         if line.starts_with(' ') || line.starts_with('#') || line.starts_with('/') {
@@ -79,7 +81,7 @@ fn the_header_declares_what_the_library_exports() {
     let header = std::fs::read_to_string(header_path()).unwrap();
     let declared: std::collections::BTreeSet<String> =
         declared_functions(&header).into_iter().collect();
-    let lib = venom_capi_lib_dir().join("libvenom_memory.so");
+    let lib = common::lib_dir().join("libvenom_memory.so");
     let nm = std::process::Command::new("nm")
         .args(["-D", "--defined-only"])
         .arg(&lib)
@@ -95,11 +97,4 @@ fn the_header_declares_what_the_library_exports() {
         .collect();
     assert!(declared.len() > 40, "{declared:?}");
     assert_eq!(declared, exported);
-}
-
-/// The directory holding the library built for these tests.
-fn venom_capi_lib_dir() -> std::path::PathBuf {
-    // target/<profile>/deps/header-xxxx → target/<profile>
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().to_path_buf()
 }

@@ -153,6 +153,9 @@ pub enum Error {
         /// Bytes free.
         available: u64,
     },
+    /// `wait_reply_timeout` with no request waiting for its reply.
+    #[error("no request is waiting for its reply")]
+    NoPendingRequest,
     /// A system call failed for another reason.
     #[error("{op} failed for {name}")]
     Io {
@@ -228,6 +231,8 @@ pub enum ErrorKind {
     InsufficientSpace,
     /// [`Error::Io`].
     Io,
+    /// [`Error::NoPendingRequest`].
+    NoPendingRequest,
 }
 
 impl Error {
@@ -258,6 +263,7 @@ impl Error {
             Error::Busy { .. } => ErrorKind::Busy,
             Error::InsufficientSpace { .. } => ErrorKind::InsufficientSpace,
             Error::Io { .. } => ErrorKind::Io,
+            Error::NoPendingRequest => ErrorKind::NoPendingRequest,
         }
     }
 

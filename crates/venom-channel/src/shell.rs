@@ -39,6 +39,8 @@ pub struct ShellChannel {
 struct Requests {
     /// Sequence number of this entry's newest request.
     seq: u32,
+    /// Whether its reply is still to be taken.
+    pending: bool,
 }
 
 /// How many polls a waiting shell makes between checks of its deadline and its daemon.
@@ -84,7 +86,10 @@ impl ShellChannel {
         Ok(Self {
             producer,
             client_id,
-            requests: Mutex::new(Requests { seq }),
+            requests: Mutex::new(Requests {
+                seq,
+                pending: false,
+            }),
             spin: options.spin,
             name: name.to_owned(),
             views,
@@ -279,25 +284,79 @@ impl ShellChannel {
     /// scribbled on).
     pub fn request_timeout(&self, cmd: &[u8], resp: &mut [u8], timeout: Duration) -> Result<usize> {
         self.check_sendable(cmd)?;
-        // The clock is first read when the reply is not there within a few thousand polls
-        // (tens of microseconds): a busy round trip never reads it.
-        let mut deadline = None;
-        let mut req = self
-            .requests
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut req = self.requests();
         req.seq = req.seq.wrapping_add(1);
-        let seq = req.seq;
+        req.pending = true;
         let cell = &self.views.cells[self.client_id.entry()];
-        let busy = self.spin == u32::MAX;
-        cell.post(seq, cmd, busy);
+        cell.post(req.seq, cmd, self.spin == u32::MAX);
         if !self.views.header.daemon_busy() {
             self.views.queue.notify();
         }
+        self.await_reply(&mut req, resp, timeout)
+    }
+
+    /// Waits at most `timeout` more for the reply to this shell's latest request, after
+    /// [`request_timeout`](Self::request_timeout) returned [`Error::Timeout`] or
+    /// [`Error::BufferTooSmall`]: the way to wait in slices (to stay responsive to Ctrl-C, say)
+    /// without sending the request twice.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use venom_channel::{ChannelConfig, DaemonChannel, Error, ShellChannel};
+    /// # let name = venom_shm::testing::unique_name("doc_wait_reply");
+    /// # let daemon = DaemonChannel::create(&name, ChannelConfig::default())?;
+    /// let shell = ShellChannel::connect(&name)?;
+    /// let mut resp = [0u8; 16];
+    /// let slice = Duration::from_millis(1);
+    /// assert!(matches!(shell.request_timeout(b"slow", &mut resp, slice), Err(Error::Timeout)));
+    /// // … the daemon answers later …
+    /// # let mut buf = [0u8; 16];
+    /// # let cmd = daemon.recv_command(&mut buf)?;
+    /// # daemon.reply(cmd.client_id, cmd.request_id.unwrap(), b"done")?;
+    /// let n = shell.wait_reply_timeout(&mut resp, Duration::from_secs(5))?;
+    /// assert_eq!(&resp[..n], b"done");
+    /// # Ok::<(), venom_channel::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::NoPendingRequest`] if the latest request was answered (or none was sent);
+    /// those of [`request_timeout`](Self::request_timeout).
+    pub fn wait_reply_timeout(&self, resp: &mut [u8], timeout: Duration) -> Result<usize> {
+        let mut req = self.requests();
+        if !req.pending {
+            return Err(Error::NoPendingRequest);
+        }
+        self.await_reply(&mut req, resp, timeout)
+    }
+
+    fn requests(&self) -> std::sync::MutexGuard<'_, Requests> {
+        self.requests
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Waits for the reply to request `req.seq` (spinning, then sleeping in slices that check
+    /// the daemon), at most `timeout`. The request stays pending on [`Error::Timeout`] and
+    /// [`Error::BufferTooSmall`] (the reply is kept for a larger buffer).
+    fn await_reply(&self, req: &mut Requests, resp: &mut [u8], timeout: Duration) -> Result<usize> {
+        let seq = req.seq;
+        let cell = &self.views.cells[self.client_id.entry()];
+        // The clock is first read when the reply is not there within a few thousand polls
+        // (tens of microseconds): a busy round trip never reads it.
+        let mut deadline = None;
         let mut polls = 0u32;
         loop {
-            if let Some(n) = cell.take_reply(seq, resp)? {
-                return Ok(n);
+            match cell.take_reply(seq, resp) {
+                Ok(Some(n)) => {
+                    req.pending = false;
+                    return Ok(n);
+                }
+                Ok(None) => {}
+                Err(e @ Error::BufferTooSmall { .. }) => return Err(e),
+                Err(e) => {
+                    req.pending = false;
+                    return Err(e);
+                }
             }
             polls = polls.wrapping_add(1);
             if polls < self.spin {
@@ -317,6 +376,7 @@ impl ShellChannel {
                 }
             }
             if self.views.disconnected() {
+                req.pending = false;
                 return Err(Error::Disconnected);
             }
             if deadline.expired() {

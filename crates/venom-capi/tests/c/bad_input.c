@@ -196,11 +196,22 @@ static void channel_misuse(void) {
   CHECK(cmd.len == 6);
   CHECK_STATUS(venom_daemon_recv_command(d, buf, sizeof buf, 0, &cmd), VENOM_STATUS_OK);
   CHECK(cmd.len == 6 && cmd.request_id == VENOM_NO_REQUEST && memcmp(buf, "longer", 6) == 0);
-  /* The request that timed out above is still pending: take it, so the loop below starts
-   * clean, and answer it (its shell gave up: the reply is discarded). */
+  /* The request that timed out above is still pending: the daemon answers it late, and the
+   * shell takes the reply with venom_shell_wait_reply (never sending it twice). */
   CHECK_STATUS(venom_daemon_recv_command(d, buf, sizeof buf, 0, &cmd), VENOM_STATUS_OK);
-  CHECK(cmd.request_id != VENOM_NO_REQUEST);
-  CHECK_STATUS(venom_daemon_reply(d, cmd.client_id, cmd.request_id, buf, 1), VENOM_STATUS_OK);
+  CHECK(cmd.request_id != VENOM_NO_REQUEST && cmd.len == 1 && buf[0] == 'x');
+  CHECK_STATUS(venom_daemon_reply(d, cmd.client_id, cmd.request_id, (const uint8_t *)"late", 4),
+               VENOM_STATUS_OK);
+  uint8_t late[8];
+  CHECK_STATUS(venom_shell_wait_reply(s, late, 2, VENOM_WAIT_FOREVER, &len),
+               VENOM_STATUS_BUFFER_TOO_SMALL); /* kept for a larger buffer */
+  CHECK(len == 4);
+  CHECK_STATUS(venom_shell_wait_reply(s, late, sizeof late, 0, &len), VENOM_STATUS_OK);
+  CHECK(len == 4 && memcmp(late, "late", 4) == 0);
+  CHECK_STATUS(venom_shell_wait_reply(s, late, sizeof late, 0, &len),
+               VENOM_STATUS_NO_PENDING_REQUEST);
+  CHECK_STATUS(venom_shell_wait_reply(NULL, late, sizeof late, 0, &len),
+               VENOM_STATUS_NULL_ARGUMENT);
 
   /* Replies through the serve loop: a too-small buffer, one beyond the response size. */
   struct served sv = {d, 0};
