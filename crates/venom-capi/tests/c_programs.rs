@@ -425,3 +425,138 @@ fn the_python_binding_passes_its_tests() {
     assert_eq!(daemon.stats().requests, 200);
     drop(guards);
 }
+
+fn check_decls(dart: &Path) -> Output {
+    Command::new("python3")
+        .arg(crate_dir().join("tools/check_ffi_decls.py"))
+        .arg(crate_dir().join("include/venom_memory_rs.h"))
+        .arg(lib_dir().join("libvenom_memory.so"))
+        .arg(dart)
+        .arg(crate_dir().join("python/venom_memory.py"))
+        .output()
+        .expect("python3 runs the checker")
+}
+
+/// No Dart SDK here: every `lookupFunction` of the Dart binding (and every ctypes declaration
+/// of the Python one) is compared with the header and the exported symbols; a wrong width is
+/// caught (the seed's `bool` read as `Int32` would turn -13 into "sent").
+#[test]
+fn the_dart_and_python_declarations_match_the_header() {
+    let dart = crate_dir().join("dart/venom_memory.dart");
+    let out = check_decls(&dart);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for seed in ["connect", "read_data", "send_command", "destroy"] {
+        assert!(
+            text.contains(&format!("ok dart   venom_shell_{seed}\n")),
+            "{text}"
+        );
+    }
+    assert!(text.lines().filter(|l| l.starts_with("ok python")).count() >= 40);
+    // The checker fails on a declaration of the wrong width.
+    let wrong = out_dir().join("venom_memory_wrong.dart");
+    let source = std::fs::read_to_string(&dart).unwrap();
+    let mutated = source.replacen(
+        "Uint8 Function(Pointer<Void>, Pointer<Uint8>, IntPtr)",
+        "Int32 Function(Pointer<Void>, Pointer<Uint8>, IntPtr)",
+        1,
+    );
+    assert_ne!(mutated, source);
+    std::fs::write(&wrong, mutated).unwrap();
+    let out = check_decls(&wrong);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("MISMATCH dart venom_shell_send_command")
+    );
+}
+
+/// `install.sh` into a temporary prefix; the seed's recipe (`gcc -o myapp myapp.c
+/// -lvenom_memory` once the library and header are where the compiler looks) and pkg-config,
+/// shared and static, each build a program that runs against a Rust daemon.
+#[test]
+fn installed_library_builds_with_the_seed_recipe_and_pkg_config() {
+    let prefix = out_dir().join(format!("prefix-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&prefix);
+    run_ok(
+        Command::new("bash")
+            .arg(crate_dir().join("install.sh"))
+            .arg("--prefix")
+            .arg(&prefix)
+            .arg("--from")
+            .arg(lib_dir()),
+        "install.sh",
+    );
+    let lib = prefix.join("lib");
+    let pkg = |args: &[&str]| -> Vec<String> {
+        let out = run_ok(
+            Command::new("pkg-config")
+                .args(args)
+                .arg("venom_memory")
+                .env("PKG_CONFIG_PATH", lib.join("pkgconfig")),
+            "pkg-config",
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect()
+    };
+    let name = unique_name("capi_inst");
+    let _g = guard(&name);
+    let seed = out_dir().join(format!("myapp_{name}.c"));
+    let text = std::fs::read_to_string(source("seed_example")).unwrap();
+    std::fs::write(
+        &seed,
+        text.replace("\"my_channel\"", &format!("\"{name}\"")),
+    )
+    .unwrap();
+    // The guide's command, verbatim, with the install prefix where gcc looks.
+    let myapp = out_dir().join(format!("myapp_{name}"));
+    run_ok(
+        Command::new("gcc")
+            .arg("-o")
+            .arg(&myapp)
+            .arg(&seed)
+            .arg("-lvenom_memory")
+            .env("C_INCLUDE_PATH", prefix.join("include"))
+            .env("LIBRARY_PATH", &lib),
+        "gcc -o myapp myapp.c -lvenom_memory",
+    );
+    let shared = out_dir().join(format!("pkg_shared_{name}"));
+    run_ok(
+        Command::new("gcc")
+            .arg(&seed)
+            .arg("-o")
+            .arg(&shared)
+            .args(pkg(&["--cflags", "--libs"])),
+        "pkg-config shared build",
+    );
+    let statik = out_dir().join(format!("pkg_static_{name}"));
+    run_ok(
+        Command::new("gcc")
+            .arg(&seed)
+            .arg("-o")
+            .arg(&statik)
+            .args(["-Wl,--as-needed", "-l:libvenom_memory.a"])
+            .args(pkg(&["--static", "--cflags", "--libs"])),
+        "pkg-config static build",
+    );
+    let ldd = run_ok(Command::new("ldd").arg(&statik), "ldd");
+    assert!(!String::from_utf8_lossy(&ldd.stdout).contains("libvenom_memory"));
+    let daemon = DaemonChannel::create(&name, ChannelConfig::default()).unwrap();
+    daemon.write_data(b"installed").unwrap();
+    for exe in [&myapp, &shared, &statik] {
+        let out = run_ok(
+            Command::new(exe).env("LD_LIBRARY_PATH", &lib),
+            "installed program",
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("Received 9 bytes"), "{text}");
+        let mut cmd = [0u8; 8];
+        assert_eq!(daemon.try_recv_command(&mut cmd).map(|(_, n)| n), Some(4));
+    }
+    std::fs::remove_dir_all(&prefix).unwrap();
+}
