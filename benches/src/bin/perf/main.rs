@@ -5,12 +5,13 @@
 //! cargo run --release -p venom-benches --bin perf -- --only rtt --no-write   # one group, print only
 //! ```
 //!
-//! Options: `--only rtt,stream,snap,sys,peers` (groups), `--rounds N` (timed round trips per
+//! Options: `--only rtt,py,stream,snap,sys,peers` (groups), `--rounds N` (timed round trips per
 //! run, default 100 000), `--runs N` (default 3), `--window SECS` (snapshot windows, default
 //! 0.5), `--no-write` (print the report instead of writing it), `--from FILE` (render the
 //! report from results a run saved in `target/perf-results.tsv`, measuring nothing). `--scenario NAME` runs one
 //! scenario once (what `strace` wraps); `--role …` is how the binary starts its second process.
 
+mod ffi;
 mod report;
 mod rtt;
 mod snap;
@@ -334,8 +335,37 @@ fn main() {
             "VenomMemory request↔run, daemon asleep",
             || rtt::venom(o, Sleep),
         );
+        plan.add(
+            o,
+            "rtt/c-busy",
+            "C request↔C serve loop (libvenom_memory), busy-poll",
+            || ffi::c(o, Busy),
+        );
+        plan.add(
+            o,
+            "rtt/c-spin",
+            "C request↔C serve loop (libvenom_memory), spin then sleep",
+            || ffi::c(o, SpinSleep),
+        );
         plan.add(o, "rtt/unix", "Unix socket echo, blocking", || rtt::unix(o));
         plan.add(o, "rtt/pipe", "pipe echo, blocking", || rtt::pipe(o));
+        plan.run(o, &mut r);
+    }
+    if o.wants("py") {
+        eprintln!("round trips from Python, 64 B each way:");
+        let mut plan = Plan::default();
+        plan.add(
+            o,
+            "py/venom",
+            "Python Shell.request ↔ Rust daemon (default spin)",
+            || ffi::python(o, "venom"),
+        );
+        plan.add(o, "py/pipe", "Python multiprocessing.Pipe echo", || {
+            ffi::python(o, "pipe")
+        });
+        plan.add(o, "py/unix", "Python Unix socket echo", || {
+            ffi::python(o, "unix")
+        });
         plan.run(o, &mut r);
     }
     if o.wants("stream") {

@@ -130,6 +130,38 @@ fn targets(r: &Results) -> Vec<Target> {
             "ns",
         ),
         t(
+            "C API round trip, busy-poll, p50",
+            ("Rust request↔run p50", p50(r, "rtt/venom-busy")),
+            p50(r, "rtt/c-busy"),
+            true,
+            1.1,
+            "ns",
+        ),
+        t(
+            "C API round trip, spin then sleep, p50",
+            ("Rust request↔run p50", p50(r, "rtt/venom-spin")),
+            p50(r, "rtt/c-spin"),
+            true,
+            1.1,
+            "ns",
+        ),
+        t(
+            "Python Shell.request round trip, p50",
+            ("multiprocessing.Pipe p50", p50(r, "py/pipe")),
+            p50(r, "py/venom"),
+            true,
+            0.1,
+            "ns",
+        ),
+        t(
+            "Python Shell.request round trip, p50",
+            ("Python Unix socket p50", p50(r, "py/unix")),
+            p50(r, "py/venom"),
+            true,
+            0.1,
+            "ns",
+        ),
+        t(
             "commands, 64 B, one by one",
             ("raw SPSC ring", rate(r, "stream/spsc")),
             rate(r, "stream/commands"),
@@ -207,14 +239,16 @@ fn latency_table(out: &mut String, r: &Results, keys: &[&str]) {
     }
 }
 
-const RTT_KEYS: [&str; 12] = [
+const RTT_KEYS: [&str; 14] = [
     "rtt/pingpong",
     "rtt/doorbell-busy",
     "rtt/venom-busy",
+    "rtt/c-busy",
     "peer/iox2-reqresp",
     "peer/iox2-pubsub",
     "rtt/doorbell-spin",
     "rtt/venom-spin",
+    "rtt/c-spin",
     "rtt/doorbell-sleep",
     "rtt/venom-sleep",
     "peer/iox2-event",
@@ -258,7 +292,7 @@ pub(crate) fn write(r: &Results, root: &Path, write: bool) {
         r.rows.first().map_or(0, |row| row.runs.len()),
     );
 
-    md.push_str("## Targets\n\nRatios within this run (issue #7).\n\n| metric | compared with (this run) | VenomMemory | ratio | target | verdict |\n|---|---|---|---|---|---|\n");
+    md.push_str("## Targets\n\nRatios within this run (issues #7 and #13).\n\n| metric | compared with (this run) | VenomMemory | ratio | target | verdict |\n|---|---|---|---|---|---|\n");
     for t in targets(r) {
         let ratio = match (t.ours, t.base.1) {
             (Some(o), Some(b)) if b > 0.0 => Some(o / b),
@@ -316,6 +350,9 @@ pub(crate) fn write(r: &Results, root: &Path, write: bool) {
     if let Some(e) = &r.peers_error {
         let _ = writeln!(md, "\nPeers not measured: {e}.");
     }
+
+    md.push_str("\n## From Python\n\nThe same 64-byte round trip timed in Python (`time.perf_counter_ns` around each call; a\ntenth of the rounds): the ctypes binding's `Shell.request` against a Rust daemon, beside\nPython's own `multiprocessing.Pipe` and a Unix socket to an echoing Python process. CPU is\nnot measured for these rows (nor for the C rows above, timed by the C client).\n\n");
+    latency_table(&mut md, r, &["py/venom", "py/pipe", "py/unix"]);
 
     md.push_str("\n## Streams of commands\n\nA producer process (CPU 1) sends 64-byte messages as fast as it can; this process\n(CPU 0) receives them. Messages per second from the first message received to the last.\n\n![stream throughput](perf/streams.svg)\n\n| transport, 64 B messages | M msg/s | CPU % consumer / producer |\n|---|---|---|\n");
     for key in STREAM_KEYS {
