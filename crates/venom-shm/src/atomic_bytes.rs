@@ -62,9 +62,11 @@ impl AtomicWord for crate::sync::AtomicU64 {
 /// through `AtomicU64` loads and stores, so no shared byte is ever accessed by plain Rust code.
 /// The private side is the caller's own buffer, borrowed exclusively for the duration.
 ///
-/// Measured on this project's machine (divan, `seqlock_copy`): the word-by-word `AtomicU64`
-/// loop reached about 0.35× of `copy_from_slice` from 4 KiB to 4 MiB, `rep movsb` alone about
-/// 0.5× at 256 KiB; the vector loop is what `memcpy` itself runs.
+/// Measured on this project's machine when it was written (a micro-benchmark since replaced by
+/// `perf`'s snapshot rows: compare `snap/memcpy/*` with the idle `snap/venom/*` rows in
+/// `docs/PERFORMANCE.md`): the word-by-word `AtomicU64` loop reached about 0.35× of
+/// `copy_from_slice` from 4 KiB to 4 MiB, `rep movsb` alone about 0.5× at 256 KiB; the vector
+/// loop is what `memcpy` itself runs.
 ///
 /// # Safety
 /// `src` is valid for reads and `dst` for writes of `len` bytes, the ranges do not overlap,

@@ -18,7 +18,7 @@ use crate::Opts;
 pub(crate) const MSG: usize = 64;
 /// Pause between round trips when the server should be asleep as the request arrives.
 pub(crate) const ASLEEP_GAP: Duration = Duration::from_micros(50);
-/// Raw spin-then-sleep budget (as in MEASUREMENTS.md: ≈ 1.1–1.5 µs, then FUTEX_WAIT).
+/// Raw spin-then-sleep budget (≈ 1.1–1.5 µs, then FUTEX_WAIT).
 const RAW_SPIN: Duration = Duration::from_nanos(1200);
 
 /// How a raw side waits for its doorbell.
