@@ -560,3 +560,49 @@ fn installed_library_builds_with_the_seed_recipe_and_pkg_config() {
     }
     std::fs::remove_dir_all(&prefix).unwrap();
 }
+
+/// A daemon process that never serves: it creates the channel, says so, and blocks on its
+/// stdin until it is killed.
+#[test]
+fn forever_waits_end_with_disconnected_when_the_daemon_dies() {
+    use venom_shm::testing::{arg_var, child_arg, child_role, spawn_self};
+    if child_role().as_deref() == Some("silent-daemon") {
+        let _d = DaemonChannel::create(&child_arg("NAME"), ChannelConfig::default()).unwrap();
+        // Straight to fd 1: libtest may capture `println!` even in a child.
+        let mut stdout = std::io::stdout();
+        std::io::Write::write_all(&mut stdout, b"ready\n").unwrap();
+        std::io::Write::flush(&mut stdout).unwrap();
+        let mut line = String::new();
+        let _ = std::io::stdin().read_line(&mut line); // until killed
+        return;
+    }
+    let [exe, _] = both("forever");
+    let name = unique_name("capi_forever");
+    let _g = guard(&name);
+    let mut daemon = KillOnDrop::spawn(
+        spawn_self(
+            "forever_waits_end_with_disconnected_when_the_daemon_dies",
+            "silent-daemon",
+        )
+        .env(arg_var("NAME"), &name)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped()),
+    );
+    let mut out = BufReader::new(daemon.0.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.ends_with("ready\n") {
+        line.clear();
+        assert!(out.read_line(&mut line).unwrap() > 0, "daemon ended early");
+    }
+    let mut shell = KillOnDrop::spawn(Command::new(&exe).arg(&name).stdout(Stdio::piped()));
+    let mut shell_out = BufReader::new(shell.0.stdout.take().unwrap());
+    line.clear();
+    shell_out.read_line(&mut line).unwrap();
+    assert_eq!(line, "waiting\n");
+    daemon.kill();
+    let status = shell.wait_timeout(WAIT).expect("the forever waits return");
+    assert!(status.success(), "{status}");
+    line.clear();
+    shell_out.read_line(&mut line).unwrap();
+    assert_eq!(line, "disconnected\n");
+}
