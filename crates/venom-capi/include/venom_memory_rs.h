@@ -117,6 +117,10 @@ enum VenomStatus
   VENOM_STATUS_INSUFFICIENT_SPACE = -26,
   // `venom_shell_wait_reply` with no request waiting for its reply.
   VENOM_STATUS_NO_PENDING_REQUEST = -27,
+  // The name is taken by a symlink, FIFO or other non-region (refused, never followed).
+  VENOM_STATUS_NOT_A_REGION = -28,
+  // The region is owned by a user this process does not trust (see `VenomShellOptions`).
+  VENOM_STATUS_UNTRUSTED_OWNER = -29,
   // An internal bug was caught at the library boundary (the message says where).
   VENOM_STATUS_PANIC = -98,
   // An error this version of the header does not know.
@@ -221,12 +225,21 @@ typedef struct VenomSharedOptions {
   uint32_t mode;
   // Whether destroying the creating handle removes the name (default true).
   bool unlink_on_drop;
+  // Also open values owned by root (default false); this user's are always accepted.
+  bool trust_root;
+  // Also open values owned by this uid (-1, the default: none).
+  int64_t trusted_uid;
 } VenomSharedOptions;
 
 // A shell's tuning. Fill it with `venom_shell_options_default`.
 typedef struct VenomShellOptions {
   // Polls before a waiting call sleeps (default 2000; `UINT32_MAX`: busy-poll).
   uint32_t spin;
+  // Also accept channels owned by root (a system daemon's; default false). Channels of
+  // this process's user are always accepted; others are `VENOM_STATUS_UNTRUSTED_OWNER`.
+  bool trust_root;
+  // Also accept channels owned by this uid (-1, the default: none).
+  int64_t trusted_uid;
 } VenomShellOptions;
 
 #ifdef __cplusplus
@@ -374,7 +387,7 @@ void venom_daemon_stop(struct VenomDaemonHandle *handle);
 // `handle` NULL or live; `out` NULL or writable.
 VenomStatus venom_daemon_stats(struct VenomDaemonHandle *handle, struct VenomStats *out);
 
-// Fills `out` with the defaults (no tag, mode 0600, unlink on drop).
+// Fills `out` with the defaults (no tag, mode 0600, unlink on drop, only this user's values).
 //
 // # Safety
 // `out` NULL (nothing happens) or writable.
@@ -536,7 +549,7 @@ bool venom_shared_is_creator(struct VenomSharedHandle *handle);
 // `name` is NULL or a NUL-terminated string.
 struct VenomShellHandle *venom_shell_connect(const char *name);
 
-// Fills `out` with the defaults (spin 2000).
+// Fills `out` with the defaults (spin 2000, only this user's channels).
 //
 // # Safety
 // `out` is NULL (nothing happens) or writable.

@@ -24,7 +24,8 @@ import ctypes
 import ctypes.util
 import os
 import time
-from ctypes import (POINTER, Structure, byref, c_bool, c_char, c_char_p, c_int32, c_size_t,
+from ctypes import (POINTER, Structure, byref, c_bool, c_char, c_char_p, c_int32, c_int64,
+                    c_size_t,
                     c_uint8, c_uint32, c_uint64, c_void_p)
 
 __all__ = ["Daemon", "Shell", "SharedBytes", "Command", "Stats", "VenomError", "Timeout",
@@ -74,11 +75,12 @@ class _Stats(Structure):
 
 
 class _ShellOptions(Structure):
-    _fields_ = [("spin", c_uint32)]
+    _fields_ = [("spin", c_uint32), ("trust_root", c_bool), ("trusted_uid", c_int64)]
 
 
 class _SharedOptions(Structure):
-    _fields_ = [("tag", c_char_p), ("mode", c_uint32), ("unlink_on_drop", c_bool)]
+    _fields_ = [("tag", c_char_p), ("mode", c_uint32), ("unlink_on_drop", c_bool),
+                ("trust_root", c_bool), ("trusted_uid", c_int64)]
 
 
 _H = c_void_p
@@ -339,11 +341,14 @@ class Shell(_Handle):
 
     _destroy = staticmethod(_shell_destroy)
 
-    def __init__(self, name, *, spin=2000):
+    def __init__(self, name, *, spin=2000, trust_root=False, trusted_uid=None):
+        """Connects to ``name``. Only channels of this process's user are accepted unless
+        ``trust_root`` (a system daemon's) or ``trusted_uid`` names another owner."""
         self._h = None
         o = _ShellOptions()
         _shell_options_default(byref(o))
-        o.spin = spin
+        o.spin, o.trust_root = spin, trust_root
+        o.trusted_uid = -1 if trusted_uid is None else trusted_uid
         h = _H()
         _check(_shell_connect_with(name.encode(), byref(o), byref(h)))
         self._h = h.value

@@ -147,6 +147,19 @@ pub(crate) unsafe fn name<'a>(ptr: *const c_char) -> Checked<&'a str> {
         .map_err(|_| fail(VenomStatus::InvalidName, "name is not valid UTF-8"))
 }
 
+/// The owners a C caller trusts besides its own user: root if `root`, and `uid` unless
+/// negative (or beyond `uint32_t`).
+pub(crate) fn trust(root: bool, uid: i64) -> venom_channel::Trust {
+    let mut t = venom_channel::Trust::own();
+    if root {
+        t = t.also_root();
+    }
+    if let Ok(uid) = u32::try_from(uid) {
+        t = t.also_uid(uid);
+    }
+    t
+}
+
 /// `timeout_ns` as a Rust timeout: `None` for `VENOM_WAIT_FOREVER`.
 pub(crate) fn timeout(ns: u64) -> Option<Duration> {
     (ns != u64::MAX).then(|| Duration::from_nanos(ns))

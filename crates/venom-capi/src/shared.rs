@@ -29,9 +29,13 @@ pub struct VenomSharedOptions {
     pub mode: u32,
     /// Whether destroying the creating handle removes the name (default true).
     pub unlink_on_drop: bool,
+    /// Also open values owned by root (default false); this user's are always accepted.
+    pub trust_root: bool,
+    /// Also open values owned by this uid (-1, the default: none).
+    pub trusted_uid: i64,
 }
 
-/// Fills `out` with the defaults (no tag, mode 0600, unlink on drop).
+/// Fills `out` with the defaults (no tag, mode 0600, unlink on drop, only this user's values).
 ///
 /// # Safety
 /// `out` NULL (nothing happens) or writable.
@@ -44,6 +48,8 @@ pub unsafe extern "C" fn venom_shared_options_default(out: *mut VenomSharedOptio
                 tag: core::ptr::null(),
                 mode: 0o600,
                 unlink_on_drop: true,
+                trust_root: false,
+                trusted_uid: -1,
             };
         }
     });
@@ -84,7 +90,8 @@ unsafe fn open(
         let opts = SharedMemoryOptions::new()
             .tag(tag)
             .mode(o.mode)
-            .unlink_on_drop(o.unlink_on_drop);
+            .unlink_on_drop(o.unlink_on_drop)
+            .trust(boundary::trust(o.trust_root, o.trusted_uid));
         let value = match how {
             How::Create => SharedBytes::create(name, size, align, &opts),
             How::Open => SharedBytes::open(name, size, align, &opts),

@@ -22,6 +22,20 @@ pub struct VenomShellHandle {
 pub struct VenomShellOptions {
     /// Polls before a waiting call sleeps (default 2000; `UINT32_MAX`: busy-poll).
     pub spin: u32,
+    /// Also accept channels owned by root (a system daemon's; default false). Channels of
+    /// this process's user are always accepted; others are `VENOM_STATUS_UNTRUSTED_OWNER`.
+    pub trust_root: bool,
+    /// Also accept channels owned by this uid (-1, the default: none).
+    pub trusted_uid: i64,
+}
+
+impl VenomShellOptions {
+    /// The Rust options these stand for.
+    fn to_rust(self) -> ShellOptions {
+        ShellOptions::new()
+            .spin(self.spin)
+            .trust(crate::boundary::trust(self.trust_root, self.trusted_uid))
+    }
 }
 
 fn connect(name: &str, options: &ShellOptions) -> Result<*mut VenomShellHandle, VenomStatus> {
@@ -45,7 +59,7 @@ pub unsafe extern "C" fn venom_shell_connect(name: *const c_char) -> *mut VenomS
     })
 }
 
-/// Fills `out` with the defaults (spin 2000).
+/// Fills `out` with the defaults (spin 2000, only this user's channels).
 ///
 /// # Safety
 /// `out` is NULL (nothing happens) or writable.
@@ -54,7 +68,11 @@ pub unsafe extern "C" fn venom_shell_options_default(out: *mut VenomShellOptions
     guard(|| {
         // SAFETY: per the caller.
         if let Ok(out) = unsafe { boundary::out(out, "out") } {
-            out.spin = venom_channel::DEFAULT_SPIN;
+            *out = VenomShellOptions {
+                spin: venom_channel::DEFAULT_SPIN,
+                trust_root: false,
+                trusted_uid: -1,
+            };
         }
     });
 }
@@ -79,7 +97,7 @@ pub unsafe extern "C" fn venom_shell_connect_with(
         // SAFETY: per the caller.
         let options = unsafe { options.as_ref() }
             .ok_or_else(|| fail(VenomStatus::NullArgument, "options is NULL"))?;
-        *out = connect(name, &ShellOptions::new().spin(options.spin))?;
+        *out = connect(name, &options.to_rust())?;
         Ok(VenomStatus::Ok)
     })
 }

@@ -74,6 +74,10 @@ pub enum VenomStatus {
     InsufficientSpace = -26,
     /// `venom_shell_wait_reply` with no request waiting for its reply.
     NoPendingRequest = -27,
+    /// The name is taken by a symlink, FIFO or other non-region (refused, never followed).
+    NotARegion = -28,
+    /// The region is owned by a user this process does not trust (see `VenomShellOptions`).
+    UntrustedOwner = -29,
     /// An internal bug was caught at the library boundary (the message says where).
     Panic = -98,
     /// An error this version of the header does not know.
@@ -114,6 +118,8 @@ impl VenomStatus {
             ErrorKind::InsufficientSpace => Self::InsufficientSpace,
             ErrorKind::Io => Self::Io,
             ErrorKind::NoPendingRequest => Self::NoPendingRequest,
+            ErrorKind::NotARegion => Self::NotARegion,
+            ErrorKind::UntrustedOwner => Self::UntrustedOwner,
             _ => Self::Other,
         }
     }
@@ -151,6 +157,8 @@ impl VenomStatus {
             Self::Poisoned => "value may be torn\0",
             Self::InsufficientSpace => "not enough shared memory space\0",
             Self::NoPendingRequest => "no request waiting for its reply\0",
+            Self::NotARegion => "not a shared-memory object\0",
+            Self::UntrustedOwner => "owned by an untrusted user\0",
             Self::Panic => "internal panic\0",
             Self::Other => "other error\0",
         }
@@ -158,7 +166,7 @@ impl VenomStatus {
 }
 
 /// Every status.
-const ALL: [VenomStatus; 32] = [
+const ALL: [VenomStatus; 34] = [
     VenomStatus::Ok,
     VenomStatus::Empty,
     VenomStatus::Unchanged,
@@ -189,6 +197,8 @@ const ALL: [VenomStatus; 32] = [
     VenomStatus::Poisoned,
     VenomStatus::InsufficientSpace,
     VenomStatus::NoPendingRequest,
+    VenomStatus::NotARegion,
+    VenomStatus::UntrustedOwner,
     VenomStatus::Panic,
     VenomStatus::Other,
 ];

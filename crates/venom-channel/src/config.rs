@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::layout::Geometry;
+pub use venom_shm::Trust;
 
 /// The shape of a channel, as the seed programs build it with a struct literal.
 ///
@@ -156,11 +157,15 @@ impl ChannelOptions {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ShellOptions {
     pub(crate) spin: u32,
+    pub(crate) trust: Trust,
 }
 
 impl Default for ShellOptions {
     fn default() -> Self {
-        Self { spin: DEFAULT_SPIN }
+        Self {
+            spin: DEFAULT_SPIN,
+            trust: Trust::own(),
+        }
     }
 }
 
@@ -175,6 +180,15 @@ impl ShellOptions {
     /// replies); 0 sleeps at once.
     pub fn spin(mut self, spins: u32) -> Self {
         self.spin = spins;
+        self
+    }
+
+    /// Whose channels to connect to. By default only a channel created by this process's
+    /// user: one owned by another user is [`Error::UntrustedOwner`](crate::Error::UntrustedOwner)
+    /// unless trusted here (`Trust::own().also_root()` for a system daemon's channels,
+    /// `.also_uid(uid)` for one user's).
+    pub fn trust(mut self, trust: Trust) -> Self {
+        self.trust = trust;
         self
     }
 }

@@ -5,12 +5,12 @@ use std::time::Duration;
 
 use venom_shm::sync::{AtomicBool, Ordering};
 use venom_shm::wait::{self, Deadline};
-use venom_shm::{Access, CreateOptions, ShmRegion};
+use venom_shm::{CreateOptions, ShmRegion};
 
 use crate::config::{ChannelConfig, ChannelOptions};
 use crate::error::{Error, Result};
 use crate::ids::{ClientId, RequestId};
-use crate::layout::{ChannelHeader, STATE_CLOSED, channel_region_name};
+use crate::layout::{ChannelHeader, HEADER_SIZE, STATE_CLOSED, channel_region_name};
 use crate::receive::{Command, CommandView, Dest, Ledger, Receiver};
 use crate::views::Views;
 
@@ -115,7 +115,7 @@ impl DaemonChannel {
             match ShmRegion::create(&shm_name, layout.total, region_options) {
                 Ok(r) => break r,
                 Err(venom_shm::Error::AlreadyExists { .. }) if !reclaimed => {
-                    reclaim_if_dead(name, &shm_name)?;
+                    crate::init::reclaim_if_dead(name, &shm_name, HEADER_SIZE, live_daemon)?;
                     reclaimed = true;
                 }
                 Err(venom_shm::Error::AlreadyExists { .. }) => {
@@ -454,40 +454,21 @@ impl Drop for Inner {
     }
 }
 
-/// The name exists: if its daemon is gone (or it never became a channel), remove it.
-fn reclaim_if_dead(name: &str, shm_name: &str) -> Result<()> {
-    let region = match ShmRegion::open(shm_name, Access::ReadOnly) {
-        Ok(r) => r,
-        Err(venom_shm::Error::NotFound { .. }) => return Ok(()), // gone meanwhile
-        Err(venom_shm::Error::TooSmall { .. }) => {
-            let _ = ShmRegion::unlink_name(shm_name);
-            return Ok(());
+/// The live daemon of a channel region, if any: waits briefly for the pid of a daemon that is
+/// still initialising (it writes its pid first); a closed channel has none.
+fn live_daemon(region: &ShmRegion) -> Option<u32> {
+    // SAFETY: the region holds at least a header (`reclaim_if_dead`'s `min_len`), page-aligned,
+    // read atomically; the reference does not outlive `region`.
+    let header = unsafe { &*region.as_ptr().cast::<ChannelHeader>() };
+    let mut pid = header.daemon_pid.load(Ordering::Relaxed);
+    for _ in 0..100 {
+        if pid != 0 {
+            break;
         }
-        Err(e) => return Err(e.into()),
-    };
-    if region.len() >= core::mem::size_of::<ChannelHeader>() {
-        // SAFETY: the region holds a header-sized prefix, page-aligned, read atomically; the
-        // reference does not outlive `region`.
-        let header = unsafe { &*region.as_ptr().cast::<ChannelHeader>() };
-        // A daemon that is still initialising has written its pid first: give it a moment.
-        let mut pid = header.daemon_pid.load(Ordering::Relaxed);
-        for _ in 0..100 {
-            if pid != 0 {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(2));
-            pid = header.daemon_pid.load(Ordering::Relaxed);
-        }
-        let closed = header.state.load(Ordering::Acquire) == STATE_CLOSED;
-        if pid != 0 && !closed && wait::process_alive(pid) {
-            return Err(Error::AlreadyExists {
-                name: name.to_owned(),
-                pid: Some(pid),
-            });
-        }
+        // Polling a process that is initialising a region: a short nap, not synchronisation.
+        std::thread::sleep(Duration::from_millis(2));
+        pid = header.daemon_pid.load(Ordering::Relaxed);
     }
-    match ShmRegion::unlink_name(shm_name) {
-        Ok(()) | Err(venom_shm::Error::NotFound { .. }) => Ok(()),
-        Err(e) => Err(e.into()),
-    }
+    let closed = header.state.load(Ordering::Acquire) == STATE_CLOSED;
+    (pid != 0 && !closed && wait::process_alive(pid)).then_some(pid)
 }

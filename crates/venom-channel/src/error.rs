@@ -35,6 +35,26 @@ pub enum Error {
         /// The live process holding it, if known.
         pid: Option<u32>,
     },
+    /// The name is taken by something that is not a shared-memory object (a symlink, a FIFO,
+    /// a directory): refused at once, never followed or waited on.
+    #[error("{name} is a {kind}, not a shared-memory object")]
+    NotARegion {
+        /// The region name.
+        name: String,
+        /// What it is.
+        kind: &'static str,
+    },
+    /// The region belongs to a user this process does not trust (see
+    /// [`ShellOptions::trust`](crate::ShellOptions::trust)).
+    #[error(
+        "{name} is owned by uid {uid}, which this process does not trust (trust it explicitly to connect)"
+    )]
+    UntrustedOwner {
+        /// The region name.
+        name: String,
+        /// The owner.
+        uid: u32,
+    },
     /// No channel or value of that name exists.
     #[error("{name} does not exist")]
     NotFound {
@@ -233,6 +253,10 @@ pub enum ErrorKind {
     Io,
     /// [`Error::NoPendingRequest`].
     NoPendingRequest,
+    /// [`Error::NotARegion`].
+    NotARegion,
+    /// [`Error::UntrustedOwner`].
+    UntrustedOwner,
 }
 
 impl Error {
@@ -264,6 +288,8 @@ impl Error {
             Error::InsufficientSpace { .. } => ErrorKind::InsufficientSpace,
             Error::Io { .. } => ErrorKind::Io,
             Error::NoPendingRequest => ErrorKind::NoPendingRequest,
+            Error::NotARegion { .. } => ErrorKind::NotARegion,
+            Error::UntrustedOwner { .. } => ErrorKind::UntrustedOwner,
         }
     }
 
@@ -284,6 +310,8 @@ impl From<venom_shm::Error> for Error {
             E::NotFound { name } => Error::NotFound { name },
             E::PermissionDenied { name } => Error::PermissionDenied { name },
             E::TooSmall { name, .. } => Error::NotInitialized { name },
+            E::NotARegion { name, kind } => Error::NotARegion { name, kind },
+            E::UntrustedOwner { name, uid } => Error::UntrustedOwner { name, uid },
             E::InsufficientSpace {
                 requested,
                 available,

@@ -1,12 +1,64 @@
-//! The initialisation barrier shared by channels and `SharedMemory<T>`: the creator stores
-//! the magic last (`Release`); an opener waits briefly for it, then checks magic and version.
+//! What channels and shared values share about their regions' lives: the initialisation
+//! barrier (the creator stores the magic last, `Release`; an opener waits briefly for it, then
+//! checks magic and version) and reclaiming a name whose holder died.
 
 use std::time::Duration;
-use venom_shm::sync::{AtomicU32, Ordering};
 
+use venom_shm::sync::{AtomicU32, Ordering};
 use venom_shm::wait::Deadline;
+use venom_shm::{Access, OpenOptions, ShmRegion};
 
 use crate::error::{Error, Result};
+
+/// How old an empty object must be before it counts as left by a dead creator.
+const EMPTY_STALE_AFTER: Duration = Duration::from_secs(2);
+
+/// The region `shm_name` (of channel or value `name`) exists: reclaims it unless its holder
+/// is alive. `holder` reads the live holder's pid from a region of at least `min_len` bytes
+/// (`None`: dead, closed, or never initialised). Only this user's regular files are touched,
+/// and only the object that was checked is unlinked (a successor's is kept); a FIFO, a symlink
+/// or another user's region is an error at once.
+///
+/// # Errors
+/// [`Error::AlreadyExists`] (a live holder, or an empty region still being created),
+/// [`Error::NotARegion`], [`Error::UntrustedOwner`], [`Error::PermissionDenied`].
+pub(crate) fn reclaim_if_dead(
+    name: &str,
+    shm_name: &str,
+    min_len: usize,
+    holder: impl FnOnce(&ShmRegion) -> Option<u32>,
+) -> Result<()> {
+    let taken = |pid| Error::AlreadyExists {
+        name: name.to_owned(),
+        pid,
+    };
+    let options = OpenOptions::new(Access::ReadOnly).min_len(min_len);
+    let mut region = match ShmRegion::open_with(shm_name, options) {
+        Ok(r) => r,
+        Err(venom_shm::Error::NotFound { .. }) => return Ok(()), // gone meanwhile
+        Err(venom_shm::Error::TooSmall { len: 0, .. }) => {
+            // Empty: being created right now, or left by a creator that died before sizing it.
+            return match ShmRegion::unlink_if_stale_empty(shm_name, EMPTY_STALE_AFTER)? {
+                true => Ok(()),
+                false => Err(taken(None)),
+            };
+        }
+        Err(venom_shm::Error::TooSmall { .. }) => {
+            // Too short for a header: not ours to judge, not ours to delete.
+            return Err(Error::Corrupt {
+                reason: "a region too small for its header holds the name",
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(pid) = holder(&region) {
+        return Err(taken(Some(pid)));
+    }
+    match region.unlink() {
+        Ok(()) | Err(venom_shm::Error::NotFound { .. }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
 
 /// How long an opener waits for a creator that is still initialising.
 const INIT_WAIT: Duration = Duration::from_millis(500);

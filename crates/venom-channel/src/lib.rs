@@ -74,7 +74,8 @@ mod shell;
 mod views;
 
 pub use config::{
-    ChannelConfig, ChannelOptions, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SPIN, MAX_CLIENTS, ShellOptions,
+    ChannelConfig, ChannelOptions, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SPIN, MAX_CLIENTS,
+    ShellOptions, Trust,
 };
 pub use daemon::{DaemonChannel, Stats, StopHandle};
 pub use error::{Error, ErrorKind, Result};

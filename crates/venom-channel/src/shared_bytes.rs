@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use venom_seqlock::{Config, Seqlock, SlotWriter};
 use venom_shm::sync::{AtomicU32, AtomicU64, Ordering};
-use venom_shm::{Access, CreateOptions, ShmRegion};
+use venom_shm::{Access, CreateOptions, OpenOptions, ShmRegion, Trust};
 
 use crate::error::{Error, Result};
 use crate::layout::shared_region_name;
@@ -59,6 +59,7 @@ pub struct SharedMemoryOptions {
     tag: String,
     mode: u32,
     unlink_on_drop: bool,
+    trust: Trust,
 }
 
 impl Default for SharedMemoryOptions {
@@ -67,6 +68,7 @@ impl Default for SharedMemoryOptions {
             tag: String::new(),
             mode: 0o600,
             unlink_on_drop: true,
+            trust: Trust::own(),
         }
     }
 }
@@ -91,6 +93,12 @@ impl SharedMemoryOptions {
     /// `false` the value outlives every handle until [`SharedBytes::unlink`].
     pub fn unlink_on_drop(mut self, unlink: bool) -> Self {
         self.unlink_on_drop = unlink;
+        self
+    }
+    /// Whose values to open: by default only this process's user's; another user's is
+    /// [`Error::UntrustedOwner`] unless trusted here.
+    pub fn trust(mut self, trust: Trust) -> Self {
+        self.trust = trust;
         self
     }
 }
@@ -187,7 +195,7 @@ impl SharedBytes {
         let region = match ShmRegion::create(&shm_name, total, create) {
             Ok(r) => r,
             Err(venom_shm::Error::AlreadyExists { .. }) => {
-                reclaim_if_dead(name, &shm_name)?;
+                crate::init::reclaim_if_dead(name, &shm_name, HEADER, live_creator)?;
                 ShmRegion::create(&shm_name, total, create)?
             }
             Err(e) => return Err(e.into()),
@@ -225,14 +233,16 @@ impl SharedBytes {
         options: &SharedMemoryOptions,
     ) -> Result<Self> {
         let (config, total) = layout(size, align, options)?;
+        let open_options = OpenOptions::new(Access::ReadWrite)
+            .min_len(HEADER)
+            .trust(options.trust);
         let region =
-            ShmRegion::open_with_min_len(&shared_region_name(name), Access::ReadWrite, HEADER)
-                .map_err(|e| match e {
-                    venom_shm::Error::TooSmall { .. } => Error::NotInitialized {
-                        name: name.to_owned(),
-                    },
-                    other => other.into(),
-                })?;
+            ShmRegion::open_with(&shared_region_name(name), open_options).map_err(|e| match e {
+                venom_shm::Error::TooSmall { .. } => Error::NotInitialized {
+                    name: name.to_owned(),
+                },
+                other => other.into(),
+            })?;
         // SAFETY: at least `HEADER` bytes (checked by the open), page-aligned, atomics only.
         let header = unsafe { &*region.as_ptr().cast::<Header>() };
         // SYNC POINT [V2]: `await_header`'s Acquire load of the magic pairs with [V1].
@@ -510,22 +520,11 @@ impl Header {
     }
 }
 
-/// The name exists: unless its creator is alive, remove it.
-fn reclaim_if_dead(name: &str, shm_name: &str) -> Result<()> {
-    if let Ok(r) = ShmRegion::open_with_min_len(shm_name, Access::ReadOnly, HEADER) {
-        // SAFETY: at least `HEADER` bytes, page-aligned, read atomically; the reference
-        // does not outlive `r`.
-        let header = unsafe { &*r.as_ptr().cast::<Header>() };
-        let pid = header.creator_pid.load(Ordering::Relaxed);
-        if pid != 0 && venom_shm::wait::process_alive(pid) {
-            return Err(Error::AlreadyExists {
-                name: name.to_owned(),
-                pid: Some(pid),
-            });
-        }
-    }
-    match ShmRegion::unlink_name(shm_name) {
-        Ok(()) | Err(venom_shm::Error::NotFound { .. }) => Ok(()),
-        Err(e) => Err(e.into()),
-    }
+/// The live creator of a shared value's region, if any.
+fn live_creator(region: &ShmRegion) -> Option<u32> {
+    // SAFETY: at least `HEADER` bytes (`reclaim_if_dead`'s `min_len`), page-aligned, read
+    // atomically; the reference does not outlive `region`.
+    let header = unsafe { &*region.as_ptr().cast::<Header>() };
+    let pid = header.creator_pid.load(Ordering::Relaxed);
+    (pid != 0 && venom_shm::wait::process_alive(pid)).then_some(pid)
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use venom_mpsc::Producer;
 use venom_seqlock::Snapshot;
 use venom_shm::wait::Deadline;
-use venom_shm::{Access, ShmRegion};
+use venom_shm::{Access, OpenOptions, ShmRegion};
 
 use crate::config::{DEFAULT_REQUEST_TIMEOUT, ShellOptions};
 use crate::error::{Error, Result};
@@ -54,7 +54,8 @@ impl ShellChannel {
     /// [`Error::NotFound`], [`Error::PermissionDenied`], [`Error::NotInitialized`],
     /// [`Error::BadMagic`], [`Error::IncompatibleVersion`], [`Error::AbiMismatch`],
     /// [`Error::Corrupt`] (each header check its own), [`Error::Disconnected`] if the daemon
-    /// is gone, [`Error::ChannelFull`].
+    /// is gone, [`Error::ChannelFull`], [`Error::NotARegion`] (a symlink, a FIFO…),
+    /// [`Error::UntrustedOwner`] (another user's channel: see [`ShellOptions::trust`]).
     pub fn connect(name: &str) -> Result<Self> {
         Self::connect_with(name, &ShellOptions::new())
     }
@@ -64,7 +65,8 @@ impl ShellChannel {
     /// # Errors
     /// As [`connect`](Self::connect).
     pub fn connect_with(name: &str, options: &ShellOptions) -> Result<Self> {
-        let region = ShmRegion::open(&channel_region_name(name), Access::ReadWrite).map_err(
+        let open_options = OpenOptions::new(Access::ReadWrite).trust(options.trust);
+        let region = ShmRegion::open_with(&channel_region_name(name), open_options).map_err(
             |e| match e {
                 venom_shm::Error::TooSmall { .. } => Error::NotInitialized {
                     name: name.to_owned(),

@@ -34,6 +34,23 @@ pub enum Error {
         /// The object's name, with its leading `/`.
         name: String,
     },
+    /// The name is taken by something that is not a shared-memory object (a symlink, a FIFO,
+    /// a directory): refused at once, never followed or waited on.
+    #[error("{name} is a {kind}, not a shared-memory object")]
+    NotARegion {
+        /// The canonical name.
+        name: String,
+        /// What it is.
+        kind: &'static str,
+    },
+    /// The object belongs to a user this process does not trust (see `Trust`).
+    #[error("{name} is owned by uid {uid}, which this process does not trust")]
+    UntrustedOwner {
+        /// The canonical name.
+        name: String,
+        /// The owner.
+        uid: u32,
+    },
     /// The shared-memory filesystem has less free space than the region needs.
     ///
     /// Raised before the object is sized, so the caller gets this error instead of a `SIGBUS`

@@ -3,7 +3,8 @@
 //! * [`ShmRegion`]: a mapped `shm_open` object, created exclusively ([`ShmRegion::create`]) or
 //!   opened after checking its real size ([`ShmRegion::open`]).
 //! * [`CreateOptions`]: permission mode (default `0o600`), prefault, unlink on drop.
-//! * [`Access`]: read-write or read-only mapping.
+//! * [`Access`]: read-write or read-only mapping; [`OpenOptions`] and [`Trust`]: how an
+//!   existing object is opened and whose objects are accepted.
 //! * [`HeapRegion`]: in-process memory shaped like a region (tests, benchmarks).
 //! * [`validate_name`]: the name rules, with a [`NameError`] saying which one failed.
 //! * [`Error`]: what went wrong, in variants a caller can act on.
@@ -40,4 +41,4 @@ pub mod wait;
 pub use error::{Error, Result};
 pub use heap::HeapRegion;
 pub use name::{MAX_NAME_LEN, NameError, validate_name};
-pub use region::{Access, CreateOptions, ShmRegion, shm_available_bytes};
+pub use region::{Access, CreateOptions, OpenOptions, ShmRegion, Trust, shm_available_bytes};

@@ -4,9 +4,8 @@ use core::ffi::c_void;
 use core::ptr::{self, NonNull};
 use std::os::fd::OwnedFd;
 
-use rustix::fs::{Mode, fchmod, fstat, ftruncate};
+use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags, Stat, fchmod, fstat, ftruncate};
 use rustix::mm::{MapFlags, ProtFlags, mmap, munmap};
-use rustix::shm;
 
 use crate::error::{Error, Result};
 use crate::name::validate_name;
@@ -84,6 +83,86 @@ impl CreateOptions {
     }
 }
 
+/// Whose regions a process accepts when it opens one: its own user's always; another
+/// user's only when named here (root's, for clients of a system daemon, or one uid).
+///
+/// ```
+/// use venom_shm::Trust;
+/// let t = Trust::own().also_root().also_uid(1000);
+/// assert!(t.accepts(0) && t.accepts(1000));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Trust {
+    uid: Option<u32>,
+    root: bool,
+}
+
+impl Trust {
+    /// Only this process's effective user.
+    pub const fn own() -> Self {
+        Self {
+            uid: None,
+            root: false,
+        }
+    }
+
+    /// Also regions owned by root (uid 0): a system daemon's.
+    pub const fn also_root(mut self) -> Self {
+        self.root = true;
+        self
+    }
+
+    /// Also regions owned by `uid`.
+    pub const fn also_uid(mut self, uid: u32) -> Self {
+        self.uid = Some(uid);
+        self
+    }
+
+    /// Whether a region owned by `owner` is accepted.
+    pub fn accepts(&self, owner: u32) -> bool {
+        owner == rustix::process::geteuid().as_raw()
+            || (self.root && owner == 0)
+            || self.uid == Some(owner)
+    }
+}
+
+/// How [`ShmRegion::open_with`] opens an existing object.
+///
+/// ```
+/// use venom_shm::{Access, OpenOptions, Trust};
+/// let opts = OpenOptions::new(Access::ReadOnly).min_len(128).trust(Trust::own().also_root());
+/// # let _ = opts;
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenOptions {
+    access: Access,
+    min_len: usize,
+    trust: Trust,
+}
+
+impl OpenOptions {
+    /// Mapped with `access`, at least one byte, owned by this process's user.
+    pub const fn new(access: Access) -> Self {
+        Self {
+            access,
+            min_len: 1,
+            trust: Trust::own(),
+        }
+    }
+
+    /// Refuses an object shorter than `min_len` bytes ([`Error::TooSmall`]) before mapping it.
+    pub const fn min_len(mut self, min_len: usize) -> Self {
+        self.min_len = min_len;
+        self
+    }
+
+    /// Which owners to accept (default: this process's user only).
+    pub const fn trust(mut self, trust: Trust) -> Self {
+        self.trust = trust;
+        self
+    }
+}
+
 /// A mapped POSIX shared-memory object.
 ///
 /// The mapping stays valid until the handle drops, even if the name is unlinked meanwhile.
@@ -101,6 +180,9 @@ pub struct ShmRegion {
     access: Access,
     creator: bool,
     unlink_on_drop: bool,
+    /// The object's identity: a name is unlinked only while it still names this inode.
+    dev: u64,
+    ino: u64,
 }
 
 // SAFETY: the handle owns its mapping; it holds only a pointer and plain fields, and the pointer
@@ -157,14 +239,14 @@ impl ShmRegion {
         }
         check_free_space(len64)?;
 
-        let fd = shm::open(
-            name.as_str(),
-            shm::OFlags::CREATE | shm::OFlags::EXCL | shm::OFlags::RDWR,
+        let fd = open_path(
+            &name,
+            OFlags::CREATE | OFlags::EXCL | OFlags::RDWR,
             Mode::from_raw_mode(options.mode),
-        )
-        .map_err(|e| Error::from_errno("shm_open", &name, e))?;
-        // From here on, a failure must unlink the half-made object.
-        let unlink_guard = UnlinkGuard(Some(&name));
+        )?;
+        let stat = fstat(&fd).map_err(|e| Error::from_errno("fstat", &name, e))?;
+        // From here on, a failure must unlink the half-made object (and only it).
+        let unlink_guard = UnlinkGuard(Some((&name, identity(&stat))));
 
         fchmod(&fd, Mode::from_raw_mode(options.mode))
             .map_err(|e| Error::from_errno("fchmod", &name, e))?;
@@ -189,17 +271,16 @@ impl ShmRegion {
             access: Access::ReadWrite,
             creator: true,
             unlink_on_drop: options.unlink_on_drop,
+            dev: identity(&stat).0,
+            ino: identity(&stat).1,
         })
     }
 
-    /// Opens the existing object `name` and maps all of it.
-    ///
-    /// The size comes from `fstat` on the open descriptor before anything is mapped, so an
-    /// empty object is an error here rather than a `SIGBUS` later.
+    /// Opens the existing object `name` and maps all of it, if it is a regular file owned by
+    /// this process's user (see [`open_with`](Self::open_with)).
     ///
     /// # Errors
-    /// [`Error::InvalidName`], [`Error::NotFound`], [`Error::PermissionDenied`] (the object's
-    /// mode does not grant `access`), [`Error::TooSmall`] for an empty object, [`Error::Io`].
+    /// As [`open_with`](Self::open_with).
     ///
     /// # Examples
     /// ```
@@ -208,26 +289,39 @@ impl ShmRegion {
     /// assert!(matches!(ShmRegion::open(&name, Access::ReadOnly), Err(Error::NotFound { .. })));
     /// ```
     pub fn open(name: &str, access: Access) -> Result<Self> {
-        Self::open_with_min_len(name, access, 1)
+        Self::open_with(name, OpenOptions::new(access))
     }
 
-    /// Like [`open`](Self::open), but refuses an object shorter than `min_len` bytes with
-    /// [`Error::TooSmall`] before mapping it.
+    /// Opens the existing object `name` and maps all of it.
+    ///
+    /// The object is opened with `O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC` and checked with
+    /// `fstat` before anything is mapped: a symlink, a FIFO or any other non-regular file is
+    /// an error at once (never a hang), an object owned by a user `options` does not trust is
+    /// refused, and the size comes from `fstat`, so an empty object is an error here rather
+    /// than a `SIGBUS` later.
     ///
     /// # Errors
-    /// As [`open`](Self::open).
-    pub fn open_with_min_len(name: &str, access: Access, min_len: usize) -> Result<Self> {
+    /// [`Error::InvalidName`], [`Error::NotFound`], [`Error::NotARegion`],
+    /// [`Error::UntrustedOwner`], [`Error::PermissionDenied`] (the object's mode does not grant
+    /// the access), [`Error::TooSmall`], [`Error::Io`].
+    pub fn open_with(name: &str, options: OpenOptions) -> Result<Self> {
         let name = canonical(name)?;
-        let flags = match access {
-            Access::ReadWrite => shm::OFlags::RDWR,
-            Access::ReadOnly => shm::OFlags::RDONLY,
+        let flags = match options.access {
+            Access::ReadWrite => OFlags::RDWR,
+            Access::ReadOnly => OFlags::RDONLY,
         };
-        let fd = shm::open(name.as_str(), flags, Mode::empty())
-            .map_err(|e| Error::from_errno("shm_open", &name, e))?;
+        let fd = open_path(&name, flags, Mode::empty())?;
         let stat = fstat(&fd).map_err(|e| Error::from_errno("fstat", &name, e))?;
+        check_regular(&name, &stat)?;
+        if !options.trust.accepts(stat.st_uid) {
+            return Err(Error::UntrustedOwner {
+                name,
+                uid: stat.st_uid,
+            });
+        }
         // `st_size` is never negative for a shm object; treat a negative one as empty.
         let size = u64::try_from(stat.st_size).unwrap_or(0);
-        let min = (min_len as u64).max(1);
+        let min = (options.min_len as u64).max(1);
         if size < min {
             return Err(Error::TooSmall {
                 name,
@@ -242,14 +336,17 @@ impl ShmRegion {
                 len: size,
                 reason: "object is larger than the address space allows",
             })?;
-        let ptr = map(&fd, len, access, false, &name)?;
+        let ptr = map(&fd, len, options.access, false, &name)?;
+        let (dev, ino) = identity(&stat);
         Ok(Self {
             ptr,
             len,
             name,
-            access,
+            access: options.access,
             creator: false,
             unlink_on_drop: false,
+            dev,
+            ino,
         })
     }
 
@@ -259,17 +356,49 @@ impl ShmRegion {
     /// [`Error::InvalidName`], [`Error::NotFound`], [`Error::PermissionDenied`], [`Error::Io`].
     pub fn unlink_name(name: &str) -> Result<()> {
         let name = canonical(name)?;
-        shm::unlink(name.as_str()).map_err(|e| Error::from_errno("shm_unlink", &name, e))
+        rustix::fs::unlinkat(CWD, path_of(&name).as_str(), AtFlags::empty())
+            .map_err(|e| Error::from_errno("shm_unlink", &name, e))
     }
 
-    /// Removes this region's name now (see [`unlink_name`](Self::unlink_name)); the mapping
-    /// stays valid. After this the handle no longer unlinks on drop.
+    /// Removes this region's name now, if it still names this region's object (a successor
+    /// that replaced it is left alone); the mapping stays valid. After this the handle no
+    /// longer unlinks on drop.
     ///
     /// # Errors
-    /// As [`unlink_name`](Self::unlink_name); [`Error::NotFound`] if the name is already gone.
+    /// As [`unlink_name`](Self::unlink_name); [`Error::NotFound`] if the name is gone or names
+    /// another object now.
     pub fn unlink(&mut self) -> Result<()> {
         self.unlink_on_drop = false;
-        Self::unlink_name(&self.name)
+        unlink_if_same(&self.name, (self.dev, self.ino))
+    }
+
+    /// Removes `name` if it is an empty object (size 0) of this user, created more than
+    /// `min_age` ago: left by a creator that died between creating and sizing it. A younger
+    /// one is being created right now and is left alone (`Ok(false)`), as is anything else.
+    ///
+    /// # Errors
+    /// [`Error::InvalidName`], [`Error::Io`].
+    pub fn unlink_if_stale_empty(name: &str, min_age: std::time::Duration) -> Result<bool> {
+        let name = canonical(name)?;
+        let path = path_of(&name);
+        let stat = match rustix::fs::statat(CWD, path.as_str(), AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(s) => s,
+            Err(rustix::io::Errno::NOENT) => return Ok(false),
+            Err(e) => return Err(Error::from_errno("stat", &name, e)),
+        };
+        let changed = std::time::UNIX_EPOCH
+            + std::time::Duration::new(stat.st_ctime as u64, stat.st_ctime_nsec as u32);
+        let old = std::time::SystemTime::now()
+            .duration_since(changed)
+            .is_ok_and(|age| age >= min_age);
+        if check_regular(&name, &stat).is_err()
+            || stat.st_size != 0
+            || !Trust::own().accepts(stat.st_uid)
+            || !old
+        {
+            return Ok(false);
+        }
+        Ok(unlink_if_same(&name, identity(&stat)).is_ok())
     }
 
     /// Makes this handle unlink the name when it drops (or stop doing so).
@@ -314,7 +443,7 @@ impl Drop for ShmRegion {
         // users promise not to use them past the region's life.
         let _ = unsafe { munmap(self.ptr.as_ptr().cast::<c_void>(), self.len) };
         if self.unlink_on_drop {
-            let _ = shm::unlink(self.name.as_str());
+            let _ = unlink_if_same(&self.name, (self.dev, self.ino));
         }
     }
 }
@@ -377,12 +506,69 @@ fn map(
 }
 
 /// Unlinks a half-created object unless forgotten.
-struct UnlinkGuard<'a>(Option<&'a str>);
+struct UnlinkGuard<'a>(Option<(&'a str, (u64, u64))>);
 
 impl Drop for UnlinkGuard<'_> {
     fn drop(&mut self) {
-        if let Some(name) = self.0 {
-            let _ = shm::unlink(name);
+        if let Some((name, id)) = self.0 {
+            let _ = unlink_if_same(name, id);
         }
     }
+}
+
+/// The file of canonical name `name` (`/x` → `/dev/shm/x`).
+fn path_of(name: &str) -> String {
+    format!("{SHM_DIR}{name}")
+}
+
+/// `shm_open` as glibc does it, plus `O_NOFOLLOW | O_NONBLOCK`: a symlink is refused and a
+/// FIFO cannot block the open.
+fn open_path(name: &str, flags: OFlags, mode: Mode) -> Result<OwnedFd> {
+    let flags = flags | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    rustix::fs::openat(CWD, path_of(name).as_str(), flags, mode).map_err(|e| match e {
+        rustix::io::Errno::LOOP => Error::NotARegion {
+            name: name.to_owned(),
+            kind: "symlink",
+        },
+        other => Error::from_errno("shm_open", name, other),
+    })
+}
+
+/// A region is a regular file.
+fn check_regular(name: &str, stat: &Stat) -> Result<()> {
+    let kind = match FileType::from_raw_mode(stat.st_mode) {
+        FileType::RegularFile => return Ok(()),
+        FileType::Fifo => "FIFO",
+        FileType::Directory => "directory",
+        FileType::Symlink => "symlink",
+        FileType::Socket => "socket",
+        FileType::CharacterDevice | FileType::BlockDevice => "device",
+        FileType::Unknown => "unknown file type",
+    };
+    Err(Error::NotARegion {
+        name: name.to_owned(),
+        kind,
+    })
+}
+
+/// `(st_dev, st_ino)`.
+#[allow(clippy::unnecessary_cast)] // their widths differ between targets
+fn identity(stat: &Stat) -> (u64, u64) {
+    (stat.st_dev as u64, stat.st_ino as u64)
+}
+
+/// Unlinks `name` only while it names the object `id` (a successor created since is kept).
+/// Between the check and the unlink a successor could still appear; the window is one system
+/// call wide, not the lifetime of a process.
+fn unlink_if_same(name: &str, id: (u64, u64)) -> Result<()> {
+    let path = path_of(name);
+    let stat = rustix::fs::statat(CWD, path.as_str(), AtFlags::SYMLINK_NOFOLLOW)
+        .map_err(|e| Error::from_errno("stat", name, e))?;
+    if identity(&stat) != id {
+        return Err(Error::NotFound {
+            name: name.to_owned(),
+        });
+    }
+    rustix::fs::unlinkat(CWD, path.as_str(), AtFlags::empty())
+        .map_err(|e| Error::from_errno("shm_unlink", name, e))
 }

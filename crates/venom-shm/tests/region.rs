@@ -10,7 +10,9 @@ use venom_shm::testing::{
     KillOnDrop, ShmGuard, arg_var, child_arg, child_role, is_root, spawn_self, spin_until,
     unique_name,
 };
-use venom_shm::{Access, CreateOptions, Error, MAX_NAME_LEN, NameError, ShmRegion};
+use venom_shm::{
+    Access, CreateOptions, Error, MAX_NAME_LEN, NameError, OpenOptions, ShmRegion, Trust,
+};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -186,7 +188,7 @@ fn empty_or_short_object_is_too_small() {
     std::fs::remove_file(dev_shm_path(&name)).unwrap();
 
     let _r = ShmRegion::create(&name, 100, CreateOptions::new()).unwrap();
-    match ShmRegion::open_with_min_len(&name, Access::ReadOnly, 4096) {
+    match ShmRegion::open_with(&name, OpenOptions::new(Access::ReadOnly).min_len(4096)) {
         Err(Error::TooSmall {
             len: 100,
             min: 4096,
@@ -195,7 +197,7 @@ fn empty_or_short_object_is_too_small() {
         other => panic!("{other:?}"),
     }
     assert_eq!(
-        ShmRegion::open_with_min_len(&name, Access::ReadOnly, 100)
+        ShmRegion::open_with(&name, OpenOptions::new(Access::ReadOnly).min_len(100))
             .unwrap()
             .len(),
         100
@@ -273,10 +275,17 @@ fn other_user_is_denied() {
             }
         }
         let shared = child_arg("SHARED");
-        let r = ShmRegion::open(&shared, Access::ReadOnly).unwrap();
+        // Root's region is refused by default, whatever its mode allows…
+        assert!(matches!(
+            ShmRegion::open(&shared, Access::ReadOnly),
+            Err(Error::UntrustedOwner { uid: 0, .. })
+        ));
+        // … and opens when root is trusted, within what its mode allows.
+        let trusting = |a| OpenOptions::new(a).trust(Trust::own().also_root());
+        let r = ShmRegion::open_with(&shared, trusting(Access::ReadOnly)).unwrap();
         assert_eq!(word(&r, 0).load(Ordering::Relaxed), 42);
         assert!(matches!(
-            ShmRegion::open(&shared, Access::ReadWrite),
+            ShmRegion::open_with(&shared, trusting(Access::ReadWrite)),
             Err(Error::PermissionDenied { .. })
         ));
         return;
@@ -300,4 +309,72 @@ fn other_user_is_denied() {
     let mut child = KillOnDrop::spawn(&mut cmd);
     let status = child.wait_timeout(WAIT).expect("child exits");
     assert!(status.success(), "child as nobody failed: {status}");
+}
+
+/// A FIFO, a symlink or a directory under a region's name is refused at once (never followed,
+/// never waited on), for opening and for creating.
+#[test]
+fn non_regular_names_are_refused_at_once() {
+    let fifo = unique_name("shm_fifo");
+    let link = unique_name("shm_link");
+    let target = unique_name("shm_target");
+    let _g = (
+        ShmGuard(fifo.clone()),
+        ShmGuard(link.clone()),
+        ShmGuard(target.clone()),
+    );
+    let status = std::process::Command::new("mkfifo")
+        .arg(format!("/dev/shm/{fifo}"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let _t = ShmRegion::create(&target, 64, CreateOptions::new()).unwrap();
+    std::os::unix::fs::symlink(format!("/dev/shm/{target}"), format!("/dev/shm/{link}")).unwrap();
+    for access in [Access::ReadOnly, Access::ReadWrite] {
+        assert!(matches!(
+            ShmRegion::open(&fifo, access),
+            Err(Error::NotARegion { kind: "FIFO", .. })
+        ));
+        assert!(matches!(
+            ShmRegion::open(&link, access),
+            Err(Error::NotARegion {
+                kind: "symlink",
+                ..
+            })
+        ));
+    }
+    for name in [&fifo, &link] {
+        assert!(matches!(
+            ShmRegion::create(name, 64, CreateOptions::new()),
+            Err(Error::AlreadyExists { .. })
+        ));
+    }
+}
+
+/// A handle unlinks its name only while the name still names its object: a successor created
+/// under the same name survives the old handle's `unlink` and drop.
+#[test]
+fn a_successor_under_the_same_name_is_never_unlinked() {
+    let name = unique_name("shm_successor");
+    let _g = ShmGuard(name.clone());
+    let mut old = ShmRegion::create(&name, 64, CreateOptions::new()).unwrap();
+    ShmRegion::unlink_name(&name).unwrap();
+    let new = ShmRegion::create(&name, 128, CreateOptions::new().unlink_on_drop(false)).unwrap();
+    assert!(matches!(old.unlink(), Err(Error::NotFound { .. })));
+    let old2 = ShmRegion::open(&name, Access::ReadOnly).unwrap();
+    assert_eq!(old2.len(), 128);
+    drop(old);
+    assert_eq!(ShmRegion::open(&name, Access::ReadOnly).unwrap().len(), 128);
+    drop(new);
+    // An empty object (a creator that died before sizing it) is removed only when old enough.
+    let empty = unique_name("shm_empty");
+    let _ge = ShmGuard(empty.clone());
+    std::fs::write(format!("/dev/shm/{empty}"), b"").unwrap();
+    let hour = std::time::Duration::from_secs(3600);
+    assert!(!ShmRegion::unlink_if_stale_empty(&empty, hour).unwrap());
+    assert!(ShmRegion::unlink_if_stale_empty(&empty, std::time::Duration::ZERO).unwrap());
+    assert!(matches!(
+        ShmRegion::open(&empty, Access::ReadOnly),
+        Err(Error::NotFound { .. })
+    ));
 }
