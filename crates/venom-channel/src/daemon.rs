@@ -136,7 +136,7 @@ impl DaemonChannel {
         Ok(Self {
             inner: Arc::new(Inner {
                 receiver: Mutex::new(receiver),
-                ledger: Ledger::new(views.cells.len()),
+                ledger: Ledger::new(&views),
                 views,
                 stop: AtomicBool::new(false),
                 spin: options.spin,
@@ -456,7 +456,7 @@ impl Drop for Inner {
 
 /// The live daemon of a channel region, if any: waits briefly for the pid of a daemon that is
 /// still initialising (it writes its pid first); a closed channel has none.
-fn live_daemon(region: &ShmRegion) -> Option<u32> {
+pub(crate) fn live_daemon(region: &ShmRegion) -> Option<u32> {
     // SAFETY: the region holds at least a header (`reclaim_if_dead`'s `min_len`), page-aligned,
     // read atomically; the reference does not outlive `region`.
     let header = unsafe { &*region.as_ptr().cast::<ChannelHeader>() };

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! 0        ChannelHeader (128 B)
+//! 128      StatsLine (64 B): the daemon's counters, readable by any process (`venom inspect`)
 //! data     venom-seqlock: the latest-value data (data_slots slots of data_size bytes)
 //! queue    venom-mpsc: the command queue (cmd_slots slots of cmd_slot_size bytes)
 //! registry max_clients × 64 B: pid holding the entry (0 = free)
@@ -16,12 +17,14 @@ use crate::error::{Error, Result};
 /// "VNOM".
 pub const MAGIC: u32 = 0x564E_4F4D;
 /// Version of the channel layout.
-pub const LAYOUT_VERSION: u32 = 2;
+pub const LAYOUT_VERSION: u32 = 3;
 /// Pointer width and byte order of this build: `0x0102_03ww` in native byte order, `ww` the
 /// pointer width in bytes. A process of another byte order reads it reversed.
 pub const ABI_MARKER: u32 = 0x0102_0300 | (core::mem::size_of::<usize>() as u32);
 /// Bytes of the channel header.
 pub const HEADER_SIZE: usize = 128;
+/// Bytes of the counters line after the header.
+pub(crate) const STATS_SIZE: usize = 64;
 /// Bytes of one client-registry entry.
 pub(crate) const REGISTRY_ENTRY_SIZE: usize = 64;
 
@@ -90,6 +93,25 @@ const _: () = {
     assert!(size_of::<RegistryEntry>() == REGISTRY_ENTRY_SIZE);
 };
 
+/// The daemon's counters, in the line after the header: written by the daemon alone, read by
+/// anyone (a hostile write only falsifies statistics).
+#[repr(C, align(64))]
+#[derive(Debug)]
+pub(crate) struct StatsLine {
+    /// Values published.
+    pub(crate) writes: AtomicU64,
+    /// Commands and requests received.
+    pub(crate) commands: AtomicU64,
+    /// Requests answered.
+    pub(crate) requests: AtomicU64,
+    /// Commands dropped (too long for `try_recv_command`, or a forged sender).
+    pub(crate) dropped: AtomicU64,
+    /// Commands whose sender died mid-send.
+    pub(crate) abandoned: AtomicU64,
+}
+
+const _: () = assert!(core::mem::size_of::<StatsLine>() == STATS_SIZE);
+
 /// One client-registry entry.
 #[repr(C, align(64))]
 #[derive(Debug)]
@@ -154,7 +176,7 @@ impl Geometry {
         })?;
         let overflow = "sizes overflow the address space";
         let cell_stride = self.cell_geometry().stride().ok_or(overflow)?;
-        let data_offset = HEADER_SIZE;
+        let data_offset = HEADER_SIZE + STATS_SIZE;
         let add = |a: usize, b: usize| a.checked_add(b).ok_or(overflow);
         let queue_offset = add(data_offset, data_len)?;
         let registry_offset = add(queue_offset, queue_len)?;

@@ -11,6 +11,7 @@
 //! * [`ChannelConfig`] (the seed's three fields), [`ChannelOptions`] and [`ShellOptions`]
 //!   (everything else), each finished by its `*_with` constructor.
 //! * [`ClientId`], [`RequestId`]: typed ids for [`DaemonChannel::reply`].
+//! * [`inspect`]: regions as a bystander sees them (what the `venom` tool shows).
 //! * [`Error`]: what went wrong, in variants a caller can act on; [`ErrorKind`] its flat kind.
 //!
 //! A daemon and a shell (in one process here; usually two): data, a command, a request.
@@ -64,6 +65,7 @@ mod daemon;
 mod error;
 mod ids;
 mod init;
+pub mod inspect;
 mod layout;
 mod receive;
 mod registry;

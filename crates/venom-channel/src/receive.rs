@@ -15,6 +15,7 @@ use venom_shm::sync::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
 use crate::ids::{ClientId, RequestId};
+use crate::layout::StatsLine;
 use crate::views::Views;
 
 /// Who sent a command, how long it is, and whether it awaits a reply.
@@ -88,29 +89,30 @@ const OWED: u64 = 1 << 32;
 /// In an `owed` entry: the shell busy-polls for the reply.
 const OWED_BUSY: u64 = 1 << 33;
 
-/// What the daemon owes and has done, readable without the receiver's lock.
+/// What the daemon owes (private) and has done (the shared counters line, readable by any
+/// process without the receiver's lock; `abandoned` is the consumer's count, copied whenever
+/// the receiver is released, so `stats` never waits for a `run` that sleeps holding it).
 #[derive(Debug)]
 pub(crate) struct Ledger {
     /// Per client: `OWED | seq` while request `seq` awaits its one reply, else 0.
     owed: Vec<AtomicU64>,
-    pub(crate) writes: AtomicU64,
-    pub(crate) commands: AtomicU64,
-    pub(crate) requests: AtomicU64,
-    pub(crate) dropped: AtomicU64,
-    /// The consumer's count, copied whenever the receiver is released (so `stats` never
-    /// waits for a `run` that holds the receiver while it sleeps).
-    pub(crate) abandoned: AtomicU64,
+    counters: &'static StatsLine,
+}
+
+impl core::ops::Deref for Ledger {
+    type Target = StatsLine;
+    fn deref(&self) -> &StatsLine {
+        self.counters
+    }
 }
 
 impl Ledger {
-    pub(crate) fn new(clients: usize) -> Self {
+    /// The ledger of the channel whose views these are (a `Ledger` lives beside its `Views`,
+    /// under the same promise).
+    pub(crate) fn new(views: &Views) -> Self {
         Self {
-            owed: (0..clients).map(|_| AtomicU64::new(0)).collect(),
-            writes: AtomicU64::new(0),
-            commands: AtomicU64::new(0),
-            requests: AtomicU64::new(0),
-            dropped: AtomicU64::new(0),
-            abandoned: AtomicU64::new(0),
+            owed: (0..views.cells.len()).map(|_| AtomicU64::new(0)).collect(),
+            counters: views.stats,
         }
     }
 

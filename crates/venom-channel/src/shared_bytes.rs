@@ -520,6 +520,53 @@ impl Header {
     }
 }
 
+/// Shared value `name` read as a bystander (read-only, under `trust`), without knowing its
+/// type: `venom inspect`.
+pub(crate) fn inspect(name: &str, trust: Trust) -> Result<crate::inspect::SharedInfo> {
+    let options = OpenOptions::new(Access::ReadOnly)
+        .min_len(HEADER)
+        .trust(trust);
+    let region = ShmRegion::open_with(&shared_region_name(name), options).map_err(|e| match e {
+        venom_shm::Error::TooSmall { .. } => Error::NotInitialized {
+            name: name.to_owned(),
+        },
+        other => other.into(),
+    })?;
+    // SAFETY: at least `HEADER` bytes (checked by the open), page-aligned, atomics only; the
+    // reference does not outlive `region`.
+    let header = unsafe { &*region.as_ptr().cast::<Header>() };
+    crate::init::await_header(
+        name,
+        &header.magic,
+        MAGIC,
+        &header.layout_version,
+        LAYOUT_VERSION,
+    )?;
+    let (size, align, tag) = header.fingerprint();
+    let (_, total) =
+        layout(size, align, &SharedMemoryOptions::new()).map_err(|_| Error::Corrupt {
+            reason: "the header's size or alignment describes no value",
+        })?;
+    if region.len() < total {
+        return Err(Error::Corrupt {
+            reason: "region smaller than its value needs",
+        });
+    }
+    // SAFETY: the seqlock range lies inside the region (checked), 64-aligned, validated by
+    // `from_raw`, and dropped before `region` (it does not leave this function).
+    let lock = unsafe { Seqlock::from_raw(region.as_ptr().add(HEADER), total - HEADER) }?;
+    let creator_pid = header.creator_pid.load(Ordering::Relaxed);
+    Ok(crate::inspect::SharedInfo {
+        size,
+        align,
+        tag,
+        creator_pid,
+        creator_alive: creator_pid != 0 && venom_shm::wait::process_alive(creator_pid),
+        version: lock.version(),
+        occupied: lock.is_locked(),
+    })
+}
+
 /// The live creator of a shared value's region, if any.
 fn live_creator(region: &ShmRegion) -> Option<u32> {
     // SAFETY: at least `HEADER` bytes (`reclaim_if_dead`'s `min_len`), page-aligned, read

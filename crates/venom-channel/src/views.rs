@@ -6,7 +6,9 @@ use venom_seqlock::Seqlock;
 use venom_shm::ShmRegion;
 
 use crate::error::{Error, Result};
-use crate::layout::{ChannelHeader, HEADER_SIZE, LAYOUT_VERSION, Layout, MAGIC, RegistryEntry};
+use crate::layout::{
+    ChannelHeader, HEADER_SIZE, LAYOUT_VERSION, Layout, MAGIC, RegistryEntry, StatsLine,
+};
 use crate::registry::Registry;
 use crate::rpc::Cell;
 
@@ -18,6 +20,7 @@ use crate::rpc::Cell;
 #[derive(Debug)]
 pub(crate) struct Views {
     pub(crate) header: &'static ChannelHeader,
+    pub(crate) stats: &'static StatsLine,
     pub(crate) data: Seqlock<'static>,
     pub(crate) queue: Queue<'static>,
     pub(crate) registry: Registry<'static>,
@@ -67,8 +70,12 @@ impl Views {
         // The registry and the cells start zeroed (a fresh region): no client, no request.
         // SAFETY: the layout lies inside the region (caller); lifetime per the caller.
         let (registry, cells) = unsafe { parts_of(region, header, &layout) };
+        // SAFETY: the stats line follows the header inside the layout (`data_offset` is past
+        // it); atomics only; lifetime per the caller.
+        let stats = unsafe { &*at(region, HEADER_SIZE).cast::<StatsLine>() };
         Ok(Self {
             header,
+            stats,
             data,
             queue,
             registry,
@@ -120,8 +127,12 @@ impl Views {
         }
         // SAFETY: the layout was validated against the region above; lifetime per the caller.
         let (registry, cells) = unsafe { parts_of(region, header, &layout) };
+        // SAFETY: the stats line follows the header inside the layout (`data_offset` is past
+        // it); atomics only; lifetime per the caller.
+        let stats = unsafe { &*at(region, HEADER_SIZE).cast::<StatsLine>() };
         Ok(Self {
             header,
+            stats,
             data,
             queue,
             registry,

@@ -137,9 +137,10 @@ fn corrupt_header_fields_each_have_their_error() {
     );
     check(64, true, u64::MAX, &|e| matches!(e, Error::Corrupt { .. }));
     check(20, false, 0, &|e| matches!(e, Error::Corrupt { .. }));
-    // A sub-structure's own header scribbled: the data seqlock's magic (at data offset 128).
+    // A sub-structure's own header scribbled: the data seqlock's magic (after the header and
+    // the counters line).
     check(
-        128,
+        venom_channel::HEADER_SIZE + 64,
         false,
         1,
         &|e| matches!(e, Error::Corrupt { reason } if reason.contains("seqlock header")),
