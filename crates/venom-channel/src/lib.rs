@@ -91,6 +91,11 @@ pub use shared_memory::SharedMemory;
 pub use shell::ShellChannel;
 pub use venom_seqlock::Snapshot;
 
+/// The user guide, `docs/USAGE.md`: each of its Rust snippets is compiled as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/USAGE.md")]
+pub struct UsageGuide;
+
 #[cfg(test)]
 mod tests {
     use super::*;
