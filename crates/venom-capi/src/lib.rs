@@ -8,7 +8,7 @@
 //! * Everything else returns a [`VenomStatus`] (0 ok, positive non-error outcomes, negative
 //!   errors, one per `venom_channel::ErrorKind`), writes out-parameters only on success, and
 //!   leaves a message in a thread-local last error (`venom_last_error_message`).
-//! * No panic crosses the boundary ([`boundary::guard`]); every pointer, length and name is
+//! * No panic crosses the boundary (every export runs inside a `catch_unwind` guard); every pointer, length and name is
 //!   checked before a Rust reference exists; enums come in from C as integers.
 //! * The library starts no thread: callbacks run on the caller's thread.
 //!
