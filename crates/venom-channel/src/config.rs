@@ -58,6 +58,7 @@ pub struct ChannelOptions {
     pub(crate) data_slots: u32,
     pub(crate) mode: u32,
     pub(crate) spin: u32,
+    pub(crate) prefault: bool,
 }
 
 /// Polls before a blocking call sleeps, by default (about a few microseconds).
@@ -70,7 +71,7 @@ pub const MAX_CLIENTS: usize = 65_536;
 impl ChannelOptions {
     /// Defaults: 256-byte command slots (commands up to 240 bytes), replies up to 4 KiB, three
     /// data slots (readers are never starved by a writer rewriting large values back to back),
-    /// mode `0o600`, spin [`DEFAULT_SPIN`].
+    /// mode `0o600`, spin [`DEFAULT_SPIN`], every page allocated at creation.
     pub fn new(config: ChannelConfig) -> Self {
         Self {
             config,
@@ -79,7 +80,17 @@ impl ChannelOptions {
             data_slots: 3,
             mode: 0o600,
             spin: DEFAULT_SPIN,
+            prefault: true,
         }
+    }
+
+    /// Whether every page of the region is allocated at creation (default `true`): running
+    /// out of `/dev/shm` is then [`Error::InsufficientSpace`] up front, never a `SIGBUS` on a
+    /// later first touch (a `write_data`, a `connect`, a request). `false` saves the memory of
+    /// pages never used, at that risk.
+    pub fn prefault(mut self, prefault: bool) -> Self {
+        self.prefault = prefault;
+        self
     }
 
     /// Bytes per command slot: a power of two, 64 ..= 1 MiB; commands may have

@@ -10,7 +10,7 @@ use venom_shm::{CreateOptions, ShmRegion};
 use crate::config::{ChannelConfig, ChannelOptions};
 use crate::error::{Error, Result};
 use crate::ids::{ClientId, RequestId};
-use crate::layout::{ChannelHeader, HEADER_SIZE, STATE_CLOSED, channel_region_name};
+use crate::layout::{ChannelHeader, HEADER_SIZE, channel_region_name};
 use crate::receive::{Command, CommandView, Dest, Ledger, Receiver};
 use crate::views::Views;
 
@@ -109,7 +109,9 @@ impl DaemonChannel {
     pub fn create_with(name: &str, options: &ChannelOptions) -> Result<Self> {
         let layout = options.geometry()?.layout().map_err(Error::config)?;
         let shm_name = channel_region_name(name);
-        let region_options = CreateOptions::new().mode(options.mode);
+        let region_options = CreateOptions::new()
+            .mode(options.mode)
+            .prefault(options.prefault);
         let mut reclaimed = false;
         let region = loop {
             match ShmRegion::create(&shm_name, layout.total, region_options) {
@@ -469,6 +471,6 @@ pub(crate) fn live_daemon(region: &ShmRegion) -> Option<u32> {
         std::thread::sleep(Duration::from_millis(2));
         pid = header.daemon_pid.load(Ordering::Relaxed);
     }
-    let closed = header.state.load(Ordering::Acquire) == STATE_CLOSED;
+    let closed = header.is_closed();
     (pid != 0 && !closed && wait::process_alive(pid)).then_some(pid)
 }

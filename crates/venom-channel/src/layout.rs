@@ -9,7 +9,7 @@
 //! cells    max_clients × request/reply cell (see `rpc`): that client's requests and replies
 //! ```
 
-use venom_shm::sync::{AtomicU32, AtomicU64, Ordering};
+use venom_shm::sync::{AtomicU32, AtomicU64, Ordering, fence};
 use venom_shm::wait;
 
 use crate::error::{Error, Result};
@@ -294,8 +294,20 @@ impl ChannelHeader {
 
     /// Whether the daemon marked the channel closed.
     pub(crate) fn is_closed(&self) -> bool {
-        // SYNC POINT [H3]: pairs with [H4].
-        self.state.load(Ordering::Acquire) == STATE_CLOSED
+        // A Relaxed load and an Acquire fence rather than an Acquire load: this also runs on
+        // read-only mappings (`venom inspect`, reclaiming), where only Relaxed atomic loads
+        // are guaranteed.
+        let closed = self.state.load(Ordering::Relaxed) == STATE_CLOSED;
+        // SYNC POINT [H3]: pairs with the daemon's Release store in `close` [H4].
+        fence(Ordering::Acquire);
+        closed
+    }
+
+    /// Says whether the daemon busy-polls (shells then skip ringing it).
+    pub(crate) fn set_daemon_busy(&self, busy: bool) {
+        if self.daemon_busy() != busy {
+            self.daemon_busy.store(u32::from(busy), Ordering::Relaxed);
+        }
     }
 
     /// Whether the daemon said it busy-polls (so it need not be woken).

@@ -188,7 +188,13 @@ struct Cells {
     budget: Option<(usize, u32, u32)>,
     /// Polls that found the queue's head still being written (see [`Cells::stall`]).
     stalls: u32,
+    /// The highest client high-water mark seen: the shared one can be scribbled lower, this
+    /// one only grows (shells raise the shared one when they connect).
+    hwm: usize,
 }
+
+/// The longest the daemon sleeps between looks at its queue and cells.
+pub(crate) const MAX_NAP: Duration = Duration::from_millis(100);
 
 /// Polls of a head still being written that count as one served message.
 const STALLS_PER_MESSAGE: u32 = 4096;
@@ -202,6 +208,7 @@ impl Receiver {
                 next_cell: 0,
                 budget: None,
                 stalls: 0,
+                hwm: 0,
             },
             scratch: vec![0; views.queue.payload_size()],
         }
@@ -210,13 +217,21 @@ impl Receiver {
     /// Sleeps on the queue's doorbell until a command or a request comes (their senders ring
     /// it; a request is looked for after the sleep was announced, so none is missed), the
     /// doorbell is rung without one, or `timeout` passes (`None`: no limit).
+    ///
+    /// A sleep never lasts longer than [`MAX_NAP`]: the flags that decide whether a sender
+    /// rings (`daemon_busy`, the doorbell's `sleeping`) and the high-water mark are writable by
+    /// any process, so a forged value may cost a request at most one nap, never its service.
     pub(crate) fn wait(&mut self, views: &Views, timeout: Option<Duration>) {
-        let taken = &self.cells.taken;
-        let request_waiting = || first_pending(views, taken, 0).is_some();
-        let _ = match timeout {
-            Some(t) => self.consumer.wait_until_timeout(t, request_waiting),
-            None => self.consumer.wait_until(request_waiting),
-        };
+        // The daemon sleeps now: say so, whatever a scribbler wrote (a daemon that busy-polls
+        // never gets here).
+        views.header.set_daemon_busy(false);
+        let nap = timeout.map_or(MAX_NAP, |t| t.min(MAX_NAP));
+        let Self {
+            consumer, cells, ..
+        } = self;
+        let hwm = cells.hwm(views);
+        let request_waiting = || first_pending(views, &cells.taken, 0, hwm).is_some();
+        let _ = consumer.wait_until_timeout(nap, request_waiting);
     }
 
     /// Receives the next message without blocking, into `dest`, and hands it to `f`.
@@ -233,7 +248,10 @@ impl Receiver {
         f: impl FnOnce(&CommandView<'_, '_, '_>, Command) -> R,
     ) -> Result<Option<R>> {
         let keep = matches!(dest, Dest::Copy(_));
-        loop {
+        // Every round either delivers, drops a message (at most a queue's worth) or finds a
+        // request replaced while copied (its cell is then passed over): bounded.
+        let rounds = views.queue.capacity() as usize + views.cells.len() + 1;
+        for _ in 0..rounds {
             let p = match self.cells.pick(views) {
                 Pick::Request(p) => p,
                 Pick::Queue(fallback) => {
@@ -281,6 +299,7 @@ impl Receiver {
                 return Ok(Some(f(&view, cmd)));
             }
         }
+        Ok(None)
     }
 }
 
@@ -343,6 +362,9 @@ impl Cells {
             self.mark_taken(p);
         }
         if !copied? {
+            // Replaced while copied: look at the other cells first (a shell that keeps
+            // replacing its request cannot hold the others back).
+            self.next_cell = p.entry + 1;
             return Ok(None);
         }
         let busy = if p.busy { OWED_BUSY } else { 0 };
@@ -354,11 +376,19 @@ impl Cells {
         }))
     }
 
+    /// The clients' high-water mark: the larger of the shared one (read now) and the largest
+    /// seen.
+    fn hwm(&mut self, views: &Views) -> usize {
+        self.hwm = self.hwm.max(views.registry.high_water_mark());
+        self.hwm
+    }
+
     /// Where to receive from next: the queue while it holds messages and the pending
     /// request's budget lasts (commands its shell sent before it are among those messages),
     /// else the request.
     fn pick(&mut self, views: &Views) -> Pick {
-        let Some(p) = first_pending(views, &self.taken, self.next_cell) else {
+        let hwm = self.hwm(views);
+        let Some(p) = first_pending(views, &self.taken, self.next_cell, hwm) else {
             self.budget = None;
             return Pick::Queue(None);
         };
@@ -415,10 +445,10 @@ fn too_small(needed: usize, got: usize) -> Error {
     Error::BufferTooSmall { needed, got }
 }
 
-/// The first cell, from `start` round robin, below the clients' high-water mark (read now)
-/// whose request differs from the one last taken from it.
-fn first_pending(views: &Views, taken: &[u32], start: usize) -> Option<Pending> {
-    let hwm = views.registry.high_water_mark().min(taken.len());
+/// The first cell, from `start` round robin, below the clients' high-water mark `hwm` whose
+/// request differs from the one last taken from it.
+fn first_pending(views: &Views, taken: &[u32], start: usize, hwm: usize) -> Option<Pending> {
+    let hwm = hwm.min(taken.len());
     (0..hwm).find_map(|k| {
         let entry = (start + k) % hwm;
         let (seq, len, busy) = views.cells[entry].pending(taken[entry])?;

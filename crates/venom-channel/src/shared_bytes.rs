@@ -191,6 +191,7 @@ impl SharedBytes {
         let shm_name = shared_region_name(name);
         let create = CreateOptions::new()
             .mode(options.mode)
+            .prefault(true)
             .unlink_on_drop(options.unlink_on_drop);
         let region = match ShmRegion::create(&shm_name, total, create) {
             Ok(r) => r,
@@ -295,7 +296,8 @@ impl SharedBytes {
     ) -> Result<Self> {
         for _ in 0..8 {
             match Self::open(name, size, align, options) {
-                Err(Error::NotFound { .. }) => {}
+                // Absent, or being created right now: create it (or open it next round).
+                Err(Error::NotFound { .. } | Error::NotInitialized { .. }) => {}
                 other => return other,
             }
             match Self::create(name, size, align, options) {

@@ -241,10 +241,17 @@ impl ShellChannel {
     ///
     /// # Errors
     /// [`Error::QueueFull`], [`Error::TooLarge`] (beyond
-    /// [`max_command_len`](Self::max_command_len); nothing sent), [`Error::Disconnected`].
+    /// [`max_command_len`](Self::max_command_len); nothing sent), [`Error::Disconnected`]
+    /// (the daemon closed the channel, or the queue is full and its daemon died).
     pub fn try_send_command(&self, cmd: &[u8]) -> Result<()> {
         self.check_sendable(cmd)?;
-        self.producer.try_send(cmd).map_err(Error::from)
+        match self.producer.try_send(cmd) {
+            Ok(()) => Ok(()),
+            // A daemon that died without closing the channel leaves the queue to fill: say
+            // why it is full (the liveness check costs system calls, so only now).
+            Err(venom_mpsc::Error::Full) if self.views.disconnected() => Err(Error::Disconnected),
+            Err(e) => Err(e.into()),
+        }
     }
 
     fn check_sendable(&self, cmd: &[u8]) -> Result<()> {

@@ -364,11 +364,7 @@ impl<'a> Consumer<'a> {
                     }
                     self.skip(sh, state, lap);
                 }
-                _ => {
-                    return Err(Error::Corrupt {
-                        reason: "head slot holds a state of another lap",
-                    });
-                }
+                _ => return Err(self.repair(sh, state, pos, lap)),
             }
         }
     }
@@ -389,6 +385,42 @@ impl<'a> Consumer<'a> {
                 self.stall = Some((pos, state, Stopwatch::start()));
                 false
             }
+        }
+    }
+
+    /// The head slot holds a state no producer writes (another lap, or no state at all):
+    /// another process scribbled on it. If the position is plausible (at or behind the tail),
+    /// put the slot back as its producers expect it — free for this lap if nobody claimed it,
+    /// skipped (free for the next lap) if someone did: that claimant's message is lost and it
+    /// learns so when it publishes — and count it. The queue goes on at the next call.
+    fn repair(&mut self, sh: &SlotHeader, seen: u64, pos: u64, lap: u64) -> Error {
+        self.stall = None;
+        let tail = self.queue.header.tail.tail.load(Ordering::Relaxed);
+        let capacity = u64::from(self.queue.shape.capacity);
+        if tail.wrapping_sub(pos) > capacity {
+            // Head or tail scribbled too: nothing sensible to write.
+            return Error::Corrupt {
+                reason: "head slot holds a state of another lap",
+            };
+        }
+        let claimed = tail != pos;
+        let fixed = if claimed {
+            encode((lap + 1) & LAP_MASK, State::Free)
+        } else {
+            encode(lap, State::Free)
+        };
+        if sh
+            .state
+            .compare_exchange(seen, fixed, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+        {
+            self.corrupt += 1;
+            if claimed {
+                self.advance();
+            }
+        }
+        Error::Corrupt {
+            reason: "head slot held an impossible state (repaired)",
         }
     }
 

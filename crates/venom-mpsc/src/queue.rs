@@ -404,9 +404,12 @@ impl<'a> Producer<'a> {
             let state = sh.state.load(Ordering::Acquire);
             let free = encode(lap, State::Free);
             if state == free {
-                if let Err(now) =
-                    tail.compare_exchange_weak(pos, pos + 1, Ordering::Relaxed, Ordering::Relaxed)
-                {
+                if let Err(now) = tail.compare_exchange_weak(
+                    pos,
+                    pos.wrapping_add(1),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                ) {
                     pos = now;
                     continue;
                 }

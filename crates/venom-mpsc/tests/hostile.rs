@@ -115,18 +115,37 @@ fn garbage_states_and_positions_end_in_errors() {
     let mut rx = q.consumer().unwrap();
     let mut buf = [0u8; 48];
 
-    // A state tag no code writes, at the head (and at the tail).
+    // A state tag no code writes, at the head of an empty queue: reported once, repaired.
     m.word(SLOT0).store(3 << 22, Ordering::Relaxed);
     assert!(matches!(rx.try_recv(&mut buf), Err(Error::Corrupt { .. })));
+    assert_eq!(rx.corrupt(), 1);
     assert!(matches!(
         rx.recv_timeout(&mut buf, std::time::Duration::from_millis(20)),
-        Err(Error::Corrupt { .. })
+        Err(Error::Timeout)
     ));
-    // The producer finds a slot it can neither claim nor call full: it gives up.
-    assert!(matches!(
-        q.producer(1).try_send(b"x"),
-        Err(Error::Corrupt { .. })
-    ));
+    q.producer(1).try_send(b"x").unwrap();
+    let n = rx.try_recv(&mut buf).unwrap().unwrap().len;
+    assert_eq!(&buf[..n], b"x");
+    // At the head of a claimed slot (a message sent, then scribbled): that message is lost
+    // and counted, the ones behind it arrive.
+    q.producer(1).try_send(b"lost").unwrap();
+    q.producer(1).try_send(b"kept").unwrap();
+    let head_slot = SLOT0 + 64; // position 1 of 4, 64-byte slots
+    m.word(head_slot).store(3 << 22, Ordering::Relaxed);
+    assert!(matches!(rx.try_recv(&mut buf), Err(Error::Corrupt { .. })));
+    let n = rx.try_recv(&mut buf).unwrap().unwrap().len;
+    assert_eq!(&buf[..n], b"kept");
+    assert_eq!(rx.corrupt(), 2);
+    assert!(rx.try_recv(&mut buf).unwrap().is_none());
+    drop(rx);
+    // Rewind everything for the cases below.
+    for w in [TAIL, HEAD] {
+        m.word(w).store(0, Ordering::Relaxed);
+    }
+    for slot in 0..4 {
+        m.word(SLOT0 + slot * 64).store(0, Ordering::Relaxed);
+    }
+    let rx = q.consumer().unwrap();
 
     // A tail on a lap no slot is on: the send ends, it never spins forever.
     m.word(SLOT0).store(0, Ordering::Relaxed);

@@ -1,0 +1,153 @@
+//! A peer with write access cannot silence the daemon: forged "daemon busy", doorbell and
+//! high-water-mark words delay a request by at most one nap; a shell that keeps replacing its
+//! own request cannot starve the others; a daemon that died without closing its channel makes
+//! a full queue report `Disconnected`.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::Stdio;
+use std::time::Duration;
+
+use venom_channel::{
+    ChannelConfig, ChannelOptions, DaemonChannel, Error, ShellChannel, ShellOptions,
+};
+use venom_shm::sync::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use venom_shm::testing::{
+    KillOnDrop, ShmGuard, arg_var, child_arg, child_role, spawn_self, spin_until, unique_name,
+};
+
+const WAIT: Duration = Duration::from_secs(5);
+
+/// Ends the helper threads of a scope (the flag) and the daemon's `run` when dropped, also
+/// when an assertion fails, so a failing test fails instead of hanging.
+struct Finish<'a>(&'a venom_channel::StopHandle, &'a AtomicBool);
+
+impl Drop for Finish<'_> {
+    fn drop(&mut self) {
+        self.1.store(false, Ordering::Relaxed);
+        self.0.stop();
+    }
+}
+
+fn config() -> ChannelConfig {
+    ChannelConfig {
+        data_size: 64,
+        cmd_slots: 8,
+        max_clients: 4,
+    }
+}
+
+/// The `u32` at byte `offset` of the daemon's region.
+fn word32(d: &DaemonChannel, offset: usize) -> &AtomicU32 {
+    // SAFETY: callers pass header offsets or offsets inside the layout; 4-aligned; the
+    // region outlives `d`'s borrow; accessed atomically only.
+    unsafe { &*d.as_ptr().add(offset).cast::<AtomicU32>() }
+}
+
+fn word64(d: &DaemonChannel, offset: usize) -> &AtomicU64 {
+    // SAFETY: as `word32`, 8-aligned header fields.
+    unsafe { &*d.as_ptr().add(offset).cast::<AtomicU64>() }
+}
+
+#[test]
+fn forged_wake_flags_delay_a_request_by_at_most_a_nap() {
+    let name = unique_name("hostile_flags");
+    let _g = ShmGuard(format!("venom_{name}"));
+    // A daemon that sleeps at once when idle, so every request depends on being woken.
+    let d = DaemonChannel::create_with(&name, &ChannelOptions::new(config()).spin(0)).unwrap();
+    let shell = ShellChannel::connect_with(&name, &ShellOptions::new().spin(0)).unwrap();
+    let stop = d.stop_handle();
+    let queue = word64(&d, 40).load(Ordering::Relaxed) as usize;
+    let scribbling = AtomicBool::new(true);
+    std::thread::scope(|s| {
+        s.spawn(|| d.run(|_, req| req.to_vec()).unwrap());
+        let _finish = Finish(&stop, &scribbling);
+        let mut resp = [0u8; 8];
+        assert_eq!(shell.request_timeout(b"a", &mut resp, WAIT).unwrap(), 1);
+        // The high-water mark to 0 (no cell polled), "daemon busy" (shells do not ring), and
+        // the doorbell's "sleeping" to 0 (producers do not wake), over and over.
+        s.spawn(|| {
+            while scribbling.load(Ordering::Relaxed) {
+                word32(&d, 96).store(0, Ordering::Relaxed);
+                word32(&d, 100).store(1, Ordering::Relaxed);
+                word32(&d, queue + 196).store(0, Ordering::Relaxed);
+                std::thread::yield_now();
+            }
+        });
+        assert!(spin_until(WAIT, || word32(&d, 100).load(Ordering::Relaxed) == 1));
+        for i in 0u8..20 {
+            let n = shell.request_timeout(&[i], &mut resp, WAIT).unwrap();
+            assert_eq!(&resp[..n], &[i]);
+        }
+    });
+}
+
+#[test]
+fn a_shell_replacing_its_request_nonstop_cannot_starve_another() {
+    let name = unique_name("hostile_livelock");
+    let _g = ShmGuard(format!("venom_{name}"));
+    let options = ChannelOptions::new(config()).command_slot_size(1 << 20); // long copies
+    let d = DaemonChannel::create_with(&name, &options).unwrap();
+    let hostile = ShellChannel::connect(&name).unwrap();
+    let honest = ShellChannel::connect(&name).unwrap();
+    assert_eq!(hostile.client_id(), 1);
+    let stop = d.stop_handle();
+    // The hostile's request header: cell 0, `seq` then `meta` (its full length).
+    let cells = word64(&d, 56).load(Ordering::Relaxed) as usize;
+    let max = hostile.max_command_len() as u32;
+    let bumping = AtomicBool::new(true);
+    std::thread::scope(|s| {
+        s.spawn(|| d.run(|_, req| req[..1].to_vec()).unwrap());
+        let _finish = Finish(&stop, &bumping);
+        s.spawn(|| {
+            let mut seq = 1_000u32;
+            word32(&d, cells + 4).store(max, Ordering::Relaxed);
+            while bumping.load(Ordering::Relaxed) {
+                seq = seq.wrapping_add(1);
+                word32(&d, cells).store(seq, Ordering::Release);
+            }
+        });
+        assert!(spin_until(WAIT, || word32(&d, cells)
+            .load(Ordering::Relaxed)
+            > 1_000));
+        let mut resp = [0u8; 8];
+        for i in 0u8..20 {
+            let n = honest.request_timeout(&[i, 0, 0], &mut resp, WAIT).unwrap();
+            assert_eq!(&resp[..n], &[i]);
+        }
+    });
+}
+
+/// A daemon process that dies without closing its channel: once the queue is full, sends
+/// say `Disconnected` rather than `QueueFull` forever.
+#[test]
+fn a_full_queue_of_a_dead_daemon_is_disconnected() {
+    if child_role().as_deref() == Some("daemon") {
+        let _d = DaemonChannel::create(&child_arg("NAME"), config()).unwrap();
+        let mut out = std::io::stdout();
+        out.write_all(b"ready\n").unwrap();
+        out.flush().unwrap();
+        let mut line = String::new();
+        let _ = std::io::stdin().read_line(&mut line); // until killed
+        return;
+    }
+    let name = unique_name("hostile_dead");
+    let _g = ShmGuard(format!("venom_{name}"));
+    let mut daemon = KillOnDrop::spawn(
+        spawn_self("a_full_queue_of_a_dead_daemon_is_disconnected", "daemon")
+            .env(arg_var("NAME"), &name)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped()),
+    );
+    let mut out = BufReader::new(daemon.0.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.ends_with("ready\n") {
+        line.clear();
+        assert!(out.read_line(&mut line).unwrap() > 0);
+    }
+    let shell = ShellChannel::connect(&name).unwrap();
+    daemon.kill();
+    let err = (0..100)
+        .find_map(|_| shell.try_send_command(b"x").err())
+        .expect("the queue fills");
+    assert!(matches!(err, Error::Disconnected), "{err}");
+}
