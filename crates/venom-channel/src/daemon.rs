@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use venom_shm::sync::{AtomicBool, Ordering};
-use venom_shm::wait::{self, Deadline};
+use venom_shm::wait::Deadline;
 use venom_shm::{CreateOptions, ShmRegion};
 
 use crate::config::{ChannelConfig, ChannelOptions};
@@ -472,5 +472,5 @@ pub(crate) fn live_daemon(region: &ShmRegion) -> Option<u32> {
         pid = header.daemon_pid.load(Ordering::Relaxed);
     }
     let closed = header.is_closed();
-    (pid != 0 && !closed && wait::process_alive(pid)).then_some(pid)
+    (pid != 0 && !closed && header.daemon_alive()).then_some(pid)
 }

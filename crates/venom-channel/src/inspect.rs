@@ -210,7 +210,7 @@ pub fn channel(name: &str, trust: Trust) -> Result<ChannelInfo> {
             (pid != 0).then(|| Client {
                 id: i as u32 + 1,
                 pid,
-                alive: wait::process_alive(pid),
+                alive: wait::holder_alive(pid, e.start.load(r)),
             })
         })
         .collect();
@@ -234,7 +234,7 @@ pub fn channel(name: &str, trust: Trust) -> Result<ChannelInfo> {
             total: layout.total,
         },
         daemon_pid,
-        daemon_alive: daemon_pid != 0 && wait::process_alive(daemon_pid),
+        daemon_alive: daemon_pid != 0 && h.daemon_alive(),
         closed: h.is_closed(),
         clients,
         queue_depth: v.queue.len_hint(),

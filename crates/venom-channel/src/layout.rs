@@ -66,6 +66,9 @@ pub(crate) struct ChannelHeader {
     pub(crate) clients_hwm: AtomicU32,
     /// 1 if the daemon busy-polls and never sleeps: shells then skip waking it.
     pub(crate) daemon_busy: AtomicU32,
+    /// The daemon's start time (with its pid, it names one process: see
+    /// `venom_shm::wait::holder_alive`).
+    pub(crate) daemon_start: AtomicU64,
 }
 
 const _: () = {
@@ -90,6 +93,7 @@ const _: () = {
     assert!(offset_of!(ChannelHeader, cmd_slot_size) == 92);
     assert!(offset_of!(ChannelHeader, clients_hwm) == 96);
     assert!(offset_of!(ChannelHeader, daemon_busy) == 100);
+    assert!(offset_of!(ChannelHeader, daemon_start) == 104);
     assert!(size_of::<RegistryEntry>() == REGISTRY_ENTRY_SIZE);
 };
 
@@ -118,6 +122,8 @@ const _: () = assert!(core::mem::size_of::<StatsLine>() == STATS_SIZE);
 pub(crate) struct RegistryEntry {
     /// Pid of the shell holding the entry, 0 if free.
     pub(crate) pid: AtomicU32,
+    /// That shell's start time (0 while being claimed).
+    pub(crate) start: AtomicU64,
 }
 
 /// Every size of a channel; the offsets follow from it.
@@ -210,6 +216,7 @@ impl ChannelHeader {
         let g = &layout.geometry;
         let r = Ordering::Relaxed;
         self.daemon_pid.store(wait::current_pid(), r);
+        self.daemon_start.store(wait::current_start_time(), r);
         self.layout_version.store(LAYOUT_VERSION, r);
         self.abi.store(ABI_MARKER, r);
         self.max_clients.store(g.max_clients, r);
@@ -289,7 +296,7 @@ impl ChannelHeader {
 
     /// Whether the daemon has closed the channel or died.
     pub(crate) fn disconnected(&self) -> bool {
-        self.is_closed() || !wait::process_alive(self.daemon_pid.load(Ordering::Relaxed))
+        self.is_closed() || !self.daemon_alive()
     }
 
     /// Whether the daemon marked the channel closed.
@@ -301,6 +308,12 @@ impl ChannelHeader {
         // SYNC POINT [H3]: pairs with the daemon's Release store in `close` [H4].
         fence(Ordering::Acquire);
         closed
+    }
+
+    /// Whether the daemon recorded in the header (pid and start time) is alive.
+    pub(crate) fn daemon_alive(&self) -> bool {
+        let r = Ordering::Relaxed;
+        wait::holder_alive(self.daemon_pid.load(r), self.daemon_start.load(r))
     }
 
     /// Says whether the daemon busy-polls (shells then skip ringing it).

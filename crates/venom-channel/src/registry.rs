@@ -39,12 +39,17 @@ impl Registry<'_> {
         let entry = free.or_else(|| {
             self.entries.iter().position(|e| {
                 let pid = e.pid.load(Ordering::Relaxed);
-                pid != 0 && !wait::process_alive(pid) && cas(e, pid)
+                let start = e.start.load(Ordering::Relaxed);
+                pid != 0 && !wait::holder_alive(pid, start) && cas(e, pid)
             })
         });
         let entry = entry.ok_or(Error::ChannelFull {
             max_clients: self.entries.len() as u32,
         })?;
+        // The holder is named by pid and start time: a reused pid is not this shell.
+        self.entries[entry]
+            .start
+            .store(wait::current_start_time(), Ordering::Relaxed);
         // The daemon looks for requests in the cells below the high-water mark.
         self.header
             .clients_hwm

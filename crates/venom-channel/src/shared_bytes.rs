@@ -37,7 +37,8 @@ struct Header {
     align: AtomicU32,
     creator_pid: AtomicU32,
     tag_len: AtomicU32,
-    _reserved: AtomicU64,
+    /// The creator's start time (0: unknown): with its pid, it names one process.
+    creator_start: AtomicU64,
     tag: [AtomicU64; MAX_TAG_LEN / 8],
     _pad: [AtomicU64; 4],
 }
@@ -493,6 +494,8 @@ impl Header {
     fn store(&self, size: usize, align: usize, tag: &str) {
         let r = Ordering::Relaxed;
         self.creator_pid.store(venom_shm::wait::current_pid(), r);
+        self.creator_start
+            .store(venom_shm::wait::current_start_time(), r);
         self.layout_version.store(LAYOUT_VERSION, r);
         self.size.store(size as u32, r);
         self.align.store(align as u32, r);
@@ -563,7 +566,11 @@ pub(crate) fn inspect(name: &str, trust: Trust) -> Result<crate::inspect::Shared
         align,
         tag,
         creator_pid,
-        creator_alive: creator_pid != 0 && venom_shm::wait::process_alive(creator_pid),
+        creator_alive: creator_pid != 0
+            && venom_shm::wait::holder_alive(
+                creator_pid,
+                header.creator_start.load(Ordering::Relaxed),
+            ),
         version: lock.version(),
         occupied: lock.is_locked(),
     })
@@ -575,5 +582,6 @@ fn live_creator(region: &ShmRegion) -> Option<u32> {
     // atomically; the reference does not outlive `region`.
     let header = unsafe { &*region.as_ptr().cast::<Header>() };
     let pid = header.creator_pid.load(Ordering::Relaxed);
-    (pid != 0 && venom_shm::wait::process_alive(pid)).then_some(pid)
+    let start = header.creator_start.load(Ordering::Relaxed);
+    (pid != 0 && venom_shm::wait::holder_alive(pid, start)).then_some(pid)
 }

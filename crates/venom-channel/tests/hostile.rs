@@ -151,3 +151,36 @@ fn a_full_queue_of_a_dead_daemon_is_disconnected() {
         .expect("the queue fills");
     assert!(matches!(err, Error::Disconnected), "{err}");
 }
+
+/// A holder is a pid *and* a start time: an entry or a daemon recorded with a live pid but
+/// another start time (the pid was reused by an unrelated process) counts as dead.
+#[test]
+fn a_reused_pid_does_not_keep_a_dead_holder_alive() {
+    let name = unique_name("hostile_reuse");
+    let _g = ShmGuard(format!("venom_{name}"));
+    let one = ChannelConfig {
+        max_clients: 1,
+        ..config()
+    };
+    let d = DaemonChannel::create(&name, one).unwrap();
+    let registry = word64(&d, 48).load(Ordering::Relaxed) as usize;
+    // The only entry: held by a live pid (this test's own), started at another time.
+    word32(&d, registry).store(std::process::id(), Ordering::Relaxed);
+    word64(&d, registry + 8).store(12_345, Ordering::Relaxed);
+    let shell = ShellChannel::connect(&name).expect("the stale entry is reclaimed");
+    assert_eq!(shell.client_id(), 1);
+    // A daemon recorded with a live pid and another start time is gone for its shells.
+    let mut resp = [0u8; 8];
+    word64(&d, 104).store(12_345, Ordering::Relaxed);
+    assert!(matches!(
+        shell.request_timeout(b"x", &mut resp, WAIT),
+        Err(Error::Disconnected)
+    ));
+    // The true start time: alive again (nothing answers: a timeout, not a disconnection).
+    let start = venom_shm::wait::current_start_time();
+    word64(&d, 104).store(start, Ordering::Relaxed);
+    assert!(matches!(
+        shell.request_timeout(b"x", &mut resp, Duration::from_millis(30)),
+        Err(Error::Timeout)
+    ));
+}

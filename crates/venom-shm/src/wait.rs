@@ -143,6 +143,42 @@ pub fn process_alive(pid: u32) -> bool {
     pid != 0
 }
 
+/// When process `pid` started (`/proc/<pid>/stat` field 22: clock ticks since boot), `None`
+/// if it is gone or unknown. With the pid it names one process: a pid reused later by another
+/// process has another start time.
+#[cfg(all(target_os = "linux", not(loom)))]
+pub fn process_start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name start with field 3 (the state).
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(22 - 3)?.parse().ok()
+}
+
+/// Without `/proc`, start times are unknown.
+#[cfg(all(not(target_os = "linux"), not(loom)))]
+pub fn process_start_time(_pid: u32) -> Option<u64> {
+    None
+}
+
+/// Under loom every thread is one process, started at time 1.
+#[cfg(loom)]
+pub fn process_start_time(_pid: u32) -> Option<u64> {
+    Some(1)
+}
+
+/// This process's start time (0 where start times are unknown), read once.
+pub fn current_start_time() -> u64 {
+    static START: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *START.get_or_init(|| process_start_time(current_pid()).unwrap_or(0))
+}
+
+/// Whether the holder recorded as `pid` and `start` (its start time, 0 if not recorded) is
+/// alive: the process exists, is not a zombie, and — when `start` is known — started then, so
+/// a pid reused by another process does not keep a dead holder "alive".
+pub fn holder_alive(pid: u32, start: u64) -> bool {
+    process_alive(pid) && (start == 0 || process_start_time(pid).is_none_or(|s| s == start))
+}
+
 /// A point in time after which a wait gives up.
 ///
 /// ```
