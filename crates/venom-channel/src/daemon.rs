@@ -14,10 +14,6 @@ use crate::layout::{ChannelHeader, HEADER_SIZE, channel_region_name};
 use crate::receive::{Command, CommandView, Dest, Ledger, Receiver};
 use crate::views::Views;
 
-/// How long the daemon waits for the data's writer lock (held only by itself, so this bounds
-/// nothing but a takeover from a previous, dead daemon).
-const LOCK_WAIT: Duration = Duration::from_secs(1);
-
 /// The serving side of a channel: publishes data, receives commands, answers requests.
 /// Dropping the last clone closes the channel (shells get [`Error::Disconnected`]) and
 /// removes the name.
@@ -32,6 +28,9 @@ pub struct DaemonChannel {
 struct Inner {
     // Field order is drop order: everything that points into the mapping before `region`.
     receiver: Mutex<Receiver>,
+    /// The data's writer lock, held for the daemon's life (it is the only legitimate writer):
+    /// a forged owner word cannot lock it out of `write_data`.
+    writer: Mutex<venom_seqlock::Writer<'static>>,
     ledger: Ledger,
     views: Views,
     stop: AtomicBool,
@@ -132,12 +131,14 @@ impl DaemonChannel {
         // SAFETY: `region` is our fresh exclusive mapping of `layout.total` bytes, stored in
         // `Inner` after the views, so it outlives them.
         let views = unsafe { Views::init(&region, layout, options.spin == u32::MAX) }?;
-        // The consumer role is held before any shell can see the channel.
+        // The consumer role and the writer lock are held before any shell can see the channel.
         let receiver = Receiver::new(views.queue.consumer()?, &views);
+        let writer = Mutex::new(views.data.writer()?);
         views.publish();
         Ok(Self {
             inner: Arc::new(Inner {
                 receiver: Mutex::new(receiver),
+                writer,
                 ledger: Ledger::new(&views),
                 views,
                 stop: AtomicBool::new(false),
@@ -186,7 +187,14 @@ impl DaemonChannel {
                 max: data.max_len(),
             });
         }
-        data.write_timeout(bytes, LOCK_WAIT)?;
+        // A poisoned mutex only means a thread panicked while writing; the seqlock's own
+        // state says whether that value is whole.
+        let mut writer = self
+            .inner
+            .writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        writer.write(bytes)?;
         self.inner.ledger.writes.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }

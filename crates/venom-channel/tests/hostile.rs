@@ -184,3 +184,22 @@ fn a_reused_pid_does_not_keep_a_dead_holder_alive() {
         Err(Error::Timeout)
     ));
 }
+
+/// The daemon holds the data's writer lock for its life: a forged owner word (a live pid, as
+/// a hostile would write) does not lock it out of `write_data`, and readers go on reading.
+#[test]
+fn a_forged_writer_owner_does_not_lock_the_daemon_out() {
+    let name = unique_name("hostile_owner");
+    let _g = ShmGuard(format!("venom_{name}"));
+    let d = DaemonChannel::create(&name, config()).unwrap();
+    let shell = ShellChannel::connect(&name).unwrap();
+    // The data seqlock follows the header and the counters line; its lock owner is at 128.
+    let data = word64(&d, 32).load(Ordering::Relaxed) as usize;
+    word32(&d, data + 128).store(1, Ordering::Relaxed); // pid 1: alive, never ours
+    for i in 0u8..10 {
+        d.write_data(&[i; 4]).unwrap();
+        let mut buf = [0u8; 8];
+        assert_eq!(shell.read_data_checked(&mut buf).unwrap(), 4);
+        assert_eq!(&buf[..4], &[i; 4]);
+    }
+}
