@@ -270,7 +270,7 @@ impl SharedBytes {
         // SAFETY: the seqlock range lies inside the region (checked), 64-aligned; validated
         // by `from_raw`; the view lives in `Self` before the region.
         let lock = unsafe { Seqlock::from_raw(region.as_ptr().add(HEADER), total - HEADER) }?;
-        if lock.max_len() != config.capacity || lock.slot_count() != config.slots {
+        if lock.max_len() != config.max_len || lock.slot_count() != config.slots {
             return Err(Error::Corrupt {
                 reason: "seqlock does not match the value's size",
             });

@@ -153,28 +153,28 @@ impl SlotHeader {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Config {
     /// Most bytes a value may have. Rounded up to a multiple of 64 in memory.
-    pub capacity: usize,
+    pub max_len: usize,
     /// Number of slots: 1 is the classic single-buffer seqlock; N ≥ 2 keeps the newest value
     /// readable while the next is written (see the crate docs for when to choose which).
     pub slots: u32,
 }
 
 impl Config {
-    /// A single-buffer seqlock for values of up to `capacity` bytes.
-    pub const fn single(capacity: usize) -> Self {
-        Self { capacity, slots: 1 }
+    /// A single-buffer seqlock for values of up to `max_len` bytes.
+    pub const fn single(max_len: usize) -> Self {
+        Self { max_len, slots: 1 }
     }
 
-    /// An N-slot seqlock for values of up to `capacity` bytes.
-    pub const fn multi(capacity: usize, slots: u32) -> Self {
-        Self { capacity, slots }
+    /// An N-slot seqlock for values of up to `max_len` bytes.
+    pub const fn multi(max_len: usize, slots: u32) -> Self {
+        Self { max_len, slots }
     }
 
     /// Bytes of memory this configuration needs: header plus slots.
     ///
     /// # Errors
     /// [`Error::InvalidGeometry`](crate::Error::InvalidGeometry) for zero or too many slots, a
-    /// zero capacity, or a size that overflows.
+    /// zero `max_len`, or a size that overflows.
     ///
     /// ```
     /// use venom_seqlock::Config;
@@ -193,16 +193,16 @@ impl Config {
                 reason: "slot count must be 1..=64",
             });
         }
-        if self.capacity == 0 {
+        if self.max_len == 0 {
             return Err(InvalidGeometry {
-                reason: "capacity must be at least 1 byte",
+                reason: "values must be allowed at least 1 byte",
             });
         }
         let overflow = InvalidGeometry {
             reason: "size overflows the address space",
         };
         let padded = self
-            .capacity
+            .max_len
             .checked_next_multiple_of(64)
             .ok_or(overflow.clone())?;
         let stride = padded
@@ -215,7 +215,7 @@ impl Config {
             .ok_or(overflow)?;
         Ok(Shape {
             slots: self.slots,
-            capacity: self.capacity,
+            capacity: self.max_len,
             padded,
             stride,
             total,
