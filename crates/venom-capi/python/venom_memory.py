@@ -207,6 +207,24 @@ def _sliced(timeout, attempt):
             return None
 
 
+def _wait_version(wait, handle, since, timeout, what):
+    """Waits in slices with ``wait(handle, since, ns, &version)`` until the version differs
+    from ``since``; returns it, or raises :class:`Timeout`."""
+    v = c_uint64()
+
+    def attempt(ns):
+        st = wait(handle, since, ns, byref(v))
+        if st == _TIMEOUT:
+            return None
+        _check(st)
+        return v.value
+
+    got = _sliced(timeout, attempt)
+    if got is None:
+        raise Timeout(_TIMEOUT, f"{what} unchanged for {timeout} s")
+    return got
+
+
 class Command:
     """A received command: ``client_id``, ``data`` (bytes) and ``request_id`` (``None`` for a
     fire-and-forget command, else pass the command to :meth:`Daemon.reply`)."""
@@ -394,19 +412,7 @@ class Shell(_Handle):
     def wait_for_data(self, since, timeout=None):
         """Waits until the version differs from ``since``; returns the new version. Raises
         :class:`Timeout` after ``timeout`` seconds (``None``: no limit)."""
-        h, v = self._handle(), c_uint64()
-
-        def attempt(ns):
-            st = _shell_wait(h, since, ns, byref(v))
-            if st == _TIMEOUT:
-                return None
-            _check(st)
-            return v.value
-
-        got = _sliced(timeout, attempt)
-        if got is None:
-            raise Timeout(_TIMEOUT, f"data unchanged for {timeout} s")
-        return got
+        return _wait_version(_shell_wait, self._handle(), since, timeout, "data")
 
     def send(self, command):
         """Queues a fire-and-forget command (bytes)."""
@@ -488,16 +494,4 @@ class SharedBytes(_Handle):
 
     def wait_for_change(self, since, timeout=None):
         """Waits until the version differs from ``since``; returns the new version."""
-        h, v = self._handle(), c_uint64()
-
-        def attempt(ns):
-            st = _shared_wait(h, since, ns, byref(v))
-            if st == _TIMEOUT:
-                return None
-            _check(st)
-            return v.value
-
-        got = _sliced(timeout, attempt)
-        if got is None:
-            raise Timeout(_TIMEOUT, f"value unchanged for {timeout} s")
-        return got
+        return _wait_version(_shared_wait, self._handle(), since, timeout, "value")

@@ -11,7 +11,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use venom_channel::{
-    ChannelConfig, DaemonChannel, SharedMemory, SharedMemoryOptions, ShellChannel,
+    ChannelConfig, DaemonChannel, SharedMemory, SharedMemoryOptions, ShellChannel, Stats,
 };
 use venom_shm::testing::{KillOnDrop, ShmGuard, spin_until, unique_name};
 
@@ -118,6 +118,29 @@ fn finish_c_daemon(mut child: KillOnDrop, mut out: BufReader<std::process::Child
     rest
 }
 
+/// A Rust daemon on `name` publishing `data` and answering each request with `prefix` and the
+/// request, until the command `quit`; `client` runs meanwhile (on this thread). Returns the
+/// daemon's counters.
+fn with_rust_daemon(name: &str, data: &[u8], prefix: &[u8], client: impl FnOnce()) -> Stats {
+    let daemon = DaemonChannel::create(name, ChannelConfig::default()).unwrap();
+    daemon.write_data(data).unwrap();
+    let stop = daemon.stop_handle();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            daemon
+                .run(|_, req| {
+                    if req == b"quit" {
+                        stop.stop();
+                    }
+                    [prefix, req].concat()
+                })
+                .unwrap()
+        });
+        client();
+    });
+    daemon.stats()
+}
+
 #[test]
 fn c_daemon_serves_a_c_shell() {
     for (daemon, shell) in both("daemon").into_iter().zip(both("shell")) {
@@ -138,27 +161,14 @@ fn a_c_shell_talks_to_a_rust_daemon() {
     for shell in both("shell") {
         let name = unique_name("capi_cr");
         let _g = guard(&name);
-        let daemon = DaemonChannel::create(&name, ChannelConfig::default()).unwrap();
-        daemon.write_data(b"hello from Rust").unwrap();
-        let stop = daemon.stop_handle();
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                daemon
-                    .run(|_, req| {
-                        if req == b"quit" {
-                            stop.stop();
-                        }
-                        [b"R:", req].concat()
-                    })
-                    .unwrap()
-            });
+        let stats = with_rust_daemon(&name, b"hello from Rust", b"R:", || {
             let out = run_ok(
                 sanitizer_env(&mut Command::new(&shell)).args([name.as_str(), "Rust", "50", "R:"]),
                 "C shell",
             );
             assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n");
         });
-        assert_eq!(daemon.stats().requests, 50);
+        assert_eq!(stats.requests, 50);
     }
 }
 
@@ -357,20 +367,7 @@ fn a_statically_linked_c_shell_works() {
     assert!(!String::from_utf8_lossy(&nm.stdout).contains("libvenom_memory"));
     let name = unique_name("capi_static");
     let _g = guard(&name);
-    let daemon = DaemonChannel::create(&name, ChannelConfig::default()).unwrap();
-    daemon.write_data(b"hello from static").unwrap();
-    let stop = daemon.stop_handle();
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            daemon
-                .run(|_, req| {
-                    if req == b"quit" {
-                        stop.stop();
-                    }
-                    [b"S:", req].concat()
-                })
-                .unwrap()
-        });
+    with_rust_daemon(&name, b"hello from static", b"S:", || {
         run_ok(
             Command::new(&exe).args([name.as_str(), "static", "5", "S:"]),
             "static shell",
@@ -391,20 +388,7 @@ fn the_python_binding_passes_its_tests() {
         .map(|t| guard(&format!("{prefix}_{t}")))
         .chain(std::iter::once(ShmGuard(format!("venom_sm_{prefix}_sb"))))
         .collect();
-    let daemon = DaemonChannel::create(&name, ChannelConfig::default()).unwrap();
-    daemon.write_data(b"hello from Rust").unwrap();
-    let stop = daemon.stop_handle();
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            daemon
-                .run(|_, req| {
-                    if req == b"quit" {
-                        stop.stop();
-                    }
-                    [b"R:", req].concat()
-                })
-                .unwrap()
-        });
+    let stats = with_rust_daemon(&name, b"hello from Rust", b"R:", || {
         let out = run_ok(
             Command::new("python3")
                 .args(["-m", "unittest", "-v", "test_venom_memory"])
@@ -422,7 +406,7 @@ fn the_python_binding_passes_its_tests() {
             "{report}"
         );
     });
-    assert_eq!(daemon.stats().requests, 200);
+    assert_eq!(stats.requests, 200);
     drop(guards);
 }
 

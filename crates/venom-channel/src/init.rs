@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use venom_shm::sync::{AtomicU32, Ordering};
+use venom_shm::sync::{AtomicU32, Ordering, fence};
 use venom_shm::wait::Deadline;
 use venom_shm::{Access, OpenOptions, ShmRegion};
 
@@ -77,9 +77,12 @@ pub(crate) fn await_header(
 ) -> Result<()> {
     let deadline = Deadline::after(Some(INIT_WAIT));
     let found = loop {
-        // SYNC POINT [H2]: pairs with the creator's Release store of the magic, made after
-        // every other field ([H1] for channels, [V1] for shared values).
-        let found = magic.load(Ordering::Acquire);
+        // SYNC POINT [H2]: with the fence, pairs with the creator's Release store of the magic,
+        // made after every other field ([H1] for channels, [V1] for shared values). A Relaxed
+        // load and a fence rather than an Acquire load: read-only mappings (`venom inspect`)
+        // are only guaranteed Relaxed loads.
+        let found = magic.load(Ordering::Relaxed);
+        fence(Ordering::Acquire);
         if found != 0 || deadline.expired() {
             break found;
         }

@@ -202,9 +202,7 @@ impl SharedBytes {
             }
             Err(e) => return Err(e.into()),
         };
-        // SAFETY: fresh mapping of `total >= HEADER` bytes, page-aligned; the reference is
-        // kept only inside `Self` beside the region (see `lock`).
-        let header = unsafe { &*region.as_ptr().cast::<Header>() };
+        let header = header_of(&region);
         header.store(size, align, &options.tag);
         // SAFETY: the seqlock range follows the header inside the region (`total`), 64-aligned;
         // the view lives in `Self`, declared before the region, so it never outlives it.
@@ -235,26 +233,8 @@ impl SharedBytes {
         options: &SharedMemoryOptions,
     ) -> Result<Self> {
         let (config, total) = layout(size, align, options)?;
-        let open_options = OpenOptions::new(Access::ReadWrite)
-            .min_len(HEADER)
-            .trust(options.trust);
-        let region =
-            ShmRegion::open_with(&shared_region_name(name), open_options).map_err(|e| match e {
-                venom_shm::Error::TooSmall { .. } => Error::NotInitialized {
-                    name: name.to_owned(),
-                },
-                other => other.into(),
-            })?;
-        // SAFETY: at least `HEADER` bytes (checked by the open), page-aligned, atomics only.
-        let header = unsafe { &*region.as_ptr().cast::<Header>() };
-        // SYNC POINT [V2]: `await_header`'s Acquire load of the magic pairs with [V1].
-        crate::init::await_header(
-            name,
-            &header.magic,
-            MAGIC,
-            &header.layout_version,
-            LAYOUT_VERSION,
-        )?;
+        let region = open_region(name, Access::ReadWrite, options.trust)?;
+        let header = header_of(&region);
         let (found_size, found_align, found_tag) = header.fingerprint();
         if found_size != size || found_align != align || found_tag != options.tag {
             return Err(Error::TypeMismatch {
@@ -525,21 +505,18 @@ impl Header {
     }
 }
 
-/// Shared value `name` read as a bystander (read-only, under `trust`), without knowing its
-/// type: `venom inspect`.
-pub(crate) fn inspect(name: &str, trust: Trust) -> Result<crate::inspect::SharedInfo> {
-    let options = OpenOptions::new(Access::ReadOnly)
-        .min_len(HEADER)
-        .trust(trust);
+/// Opens value `name` (`access`, owners `trust` accepts) and waits for its creator to publish
+/// the header.
+fn open_region(name: &str, access: Access, trust: Trust) -> Result<ShmRegion> {
+    let options = OpenOptions::new(access).min_len(HEADER).trust(trust);
     let region = ShmRegion::open_with(&shared_region_name(name), options).map_err(|e| match e {
         venom_shm::Error::TooSmall { .. } => Error::NotInitialized {
             name: name.to_owned(),
         },
         other => other.into(),
     })?;
-    // SAFETY: at least `HEADER` bytes (checked by the open), page-aligned, atomics only; the
-    // reference does not outlive `region`.
-    let header = unsafe { &*region.as_ptr().cast::<Header>() };
+    let header = header_of(&region);
+    // SYNC POINT [V2]: `await_header`'s Acquire load of the magic pairs with [V1].
     crate::init::await_header(
         name,
         &header.magic,
@@ -547,6 +524,23 @@ pub(crate) fn inspect(name: &str, trust: Trust) -> Result<crate::inspect::Shared
         &header.layout_version,
         LAYOUT_VERSION,
     )?;
+    Ok(region)
+}
+
+/// The header at the start of a value's region (every region of a value is opened or created
+/// with at least `HEADER` bytes).
+fn header_of(region: &ShmRegion) -> &Header {
+    debug_assert!(region.len() >= HEADER);
+    // SAFETY: at least `HEADER` bytes (the open's `min_len`, or the creation's size),
+    // page-aligned, accessed atomically only; the reference borrows `region`.
+    unsafe { &*region.as_ptr().cast::<Header>() }
+}
+
+/// Shared value `name` read as a bystander (read-only, under `trust`), without knowing its
+/// type: `venom inspect`.
+pub(crate) fn inspect(name: &str, trust: Trust) -> Result<crate::inspect::SharedInfo> {
+    let region = open_region(name, Access::ReadOnly, trust)?;
+    let header = header_of(&region);
     let (size, align, tag) = header.fingerprint();
     let (_, total) =
         layout(size, align, &SharedMemoryOptions::new()).map_err(|_| Error::Corrupt {
@@ -578,9 +572,7 @@ pub(crate) fn inspect(name: &str, trust: Trust) -> Result<crate::inspect::Shared
 
 /// The live creator of a shared value's region, if any.
 fn live_creator(region: &ShmRegion) -> Option<u32> {
-    // SAFETY: at least `HEADER` bytes (`reclaim_if_dead`'s `min_len`), page-aligned, read
-    // atomically; the reference does not outlive `region`.
-    let header = unsafe { &*region.as_ptr().cast::<Header>() };
+    let header = header_of(region);
     let pid = header.creator_pid.load(Ordering::Relaxed);
     let start = header.creator_start.load(Ordering::Relaxed);
     (pid != 0 && venom_shm::wait::holder_alive(pid, start)).then_some(pid)
