@@ -206,14 +206,30 @@ fn connect(name: &str, trust: Trust) -> Result<ShellChannel, Failure> {
     )?)
 }
 
-/// What `list` says about one region.
-fn state_of(r: &inspect::Region, trust: Trust) -> (String, String, String) {
+/// What `list` says about one region: layout version and sizes, daemon, state, clients.
+struct Row {
+    version: String,
+    sizes: String,
+    daemon: String,
+    state: String,
+    clients: String,
+}
+
+impl Row {
+    fn unreadable(state: String) -> Self {
+        Row {
+            version: "-".into(),
+            sizes: "-".into(),
+            daemon: "-".into(),
+            state,
+            clients: "-".into(),
+        }
+    }
+}
+
+fn state_of(r: &inspect::Region, trust: Trust) -> Row {
     if !r.regular {
-        return (
-            "-".into(),
-            "not a region (not a regular file)".into(),
-            "-".into(),
-        );
+        return Row::unreadable("not a region (not a regular file)".into());
     }
     match r.kind {
         RegionKind::Channel => match inspect::channel(&r.name, trust) {
@@ -226,29 +242,29 @@ fn state_of(r: &inspect::Region, trust: Trust) -> (String, String, String) {
                     "live"
                 };
                 let clients = i.clients.iter().filter(|c| c.alive).count();
-                (
-                    format!(
-                        "{} {}",
-                        i.daemon_pid,
-                        if i.daemon_alive { "alive" } else { "dead" }
-                    ),
-                    state.into(),
-                    format!("{clients}/{}", i.max_clients),
-                )
+                Row {
+                    version: i.layout_version.to_string(),
+                    sizes: format!("{}/{}/{}", i.data_size, i.max_command_len, i.response_size),
+                    daemon: format!("{} {}", i.daemon_pid, alive(i.daemon_alive)),
+                    state: state.into(),
+                    clients: format!("{clients}/{}", i.max_clients),
+                }
             }
-            Err(e) => ("-".into(), flag(&e), "-".into()),
+            Err(e) => Row::unreadable(flag(&e)),
         },
         RegionKind::SharedValue => match inspect::shared(&r.name, trust) {
-            Ok(i) => (
-                format!(
+            Ok(i) => Row {
+                version: "1".into(),
+                sizes: i.size.to_string(),
+                daemon: format!(
                     "{} {}",
                     i.creator_pid,
                     if i.creator_alive { "alive" } else { "exited" }
                 ),
-                format!("value {} B, align {}, tag {:?}", i.size, i.align, i.tag),
-                "-".into(),
-            ),
-            Err(e) => ("-".into(), flag(&e), "-".into()),
+                state: format!("value, align {}, tag {:?}", i.align, i.tag),
+                clients: "-".into(),
+            },
+            Err(e) => Row::unreadable(flag(&e)),
         },
     }
 }
@@ -268,25 +284,28 @@ fn list(trust: Trust) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,
-        "{:<24} {:<7} {:>9} {:<18} {:>5} {:<14} {:>7}  STATE",
-        "NAME", "KIND", "SIZE", "OWNER", "MODE", "DAEMON", "CLIENTS"
+        "{:<24} {:<7} {:>3} {:>14} {:>9} {:<18} {:>5} {:<14} {:>7}  STATE",
+        "NAME", "KIND", "VER", "DATA/CMD/REPLY", "BYTES", "OWNER", "MODE", "DAEMON", "CLIENTS"
     );
     for r in &regions {
         let kind = match r.kind {
             RegionKind::Channel => "channel",
             RegionKind::SharedValue => "value",
         };
-        let (daemon, state, clients) = state_of(r, trust);
+        let row = state_of(r, trust);
         let _ = writeln!(
             out,
-            "{:<24} {:<7} {:>9} {:<18} {:>5o} {:<14} {:>7}  {state}",
+            "{:<24} {:<7} {:>3} {:>14} {:>9} {:<18} {:>5o} {:<14} {:>7}  {}",
             r.name,
             kind,
+            row.version,
+            row.sizes,
             r.size,
             user(r.owner),
             r.mode,
-            daemon,
-            clients
+            row.daemon,
+            row.clients,
+            row.state
         );
     }
     if regions.is_empty() {
