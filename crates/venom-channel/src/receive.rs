@@ -255,7 +255,14 @@ impl Receiver {
             let p = match self.cells.pick(views) {
                 Pick::Request(p) => p,
                 Pick::Queue(fallback) => {
-                    if let Some(r) = self.consumer.try_recv_ref()? {
+                    let (got, queue_broken) = match self.consumer.try_recv_ref() {
+                        Ok(got) => (got, false),
+                        // A broken queue never holds a request back (the queue repairs itself
+                        // over the next calls).
+                        Err(_) if fallback.is_some() => (None, true),
+                        Err(e) => return Err(e.into()),
+                    };
+                    if let Some(r) = got {
                         if fallback.is_some() {
                             self.cells.spend();
                         }
@@ -276,8 +283,8 @@ impl Receiver {
                         )));
                     }
                     match fallback {
-                        // Nothing claimed in the queue: the request.
-                        Some(p) if views.queue.len_hint() == 0 => p,
+                        // Nothing claimed in the queue (or the queue is broken): the request.
+                        Some(p) if views.queue.len_hint() == 0 || queue_broken => p,
                         // A message claimed (maybe before the request) is still being
                         // written: its sender may be the request's, so wait for it — within
                         // the budget, which such polls spend too, slowly (a stalled or

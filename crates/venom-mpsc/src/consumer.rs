@@ -389,19 +389,28 @@ impl<'a> Consumer<'a> {
     }
 
     /// The head slot holds a state no producer writes (another lap, or no state at all):
-    /// another process scribbled on it. If the position is plausible (at or behind the tail),
-    /// put the slot back as its producers expect it — free for this lap if nobody claimed it,
-    /// skipped (free for the next lap) if someone did: that claimant's message is lost and it
-    /// learns so when it publishes — and count it. The queue goes on at the next call.
+    /// another process scribbled on it. Put the slot back as its producers expect it — free for
+    /// this lap if nobody claimed it, skipped (free for the next lap) if someone did: that
+    /// claimant's message is lost — and count it; a tail scribbled out of range (behind the
+    /// head, or more than a queue ahead) is brought back to the head first. The queue goes on
+    /// at the next call.
     fn repair(&mut self, sh: &SlotHeader, seen: u64, pos: u64, lap: u64) -> Error {
         self.stall = None;
-        let tail = self.queue.header.tail.tail.load(Ordering::Relaxed);
+        let tail_word = &self.queue.header.tail.tail;
+        let mut tail = tail_word.load(Ordering::Relaxed);
         let capacity = u64::from(self.queue.shape.capacity);
         if tail.wrapping_sub(pos) > capacity {
-            // Head or tail scribbled too: nothing sensible to write.
-            return Error::Corrupt {
-                reason: "head slot holds a state of another lap",
-            };
+            // The tail was scribbled too (no producer moves it behind the head or more than a
+            // queue ahead): claims past the head cannot be real; the queue restarts empty here.
+            if tail_word
+                .compare_exchange(tail, pos, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+            {
+                return Error::Corrupt {
+                    reason: "head slot holds a state of another lap",
+                };
+            }
+            tail = pos;
         }
         let claimed = tail != pos;
         let fixed = if claimed {

@@ -137,6 +137,15 @@ fn garbage_states_and_positions_end_in_errors() {
     assert_eq!(&buf[..n], b"kept");
     assert_eq!(rx.corrupt(), 2);
     assert!(rx.try_recv(&mut buf).unwrap().is_none());
+    // A garbage head state *and* a tail scribbled far ahead (found by the hostile-peer fuzz
+    // target): the tail is brought back to the head, the slot repaired, the queue goes on.
+    m.word(SLOT0 + 3 * 64).store(u64::MAX, Ordering::Relaxed); // the head: position 3
+    m.word(TAIL).store(0x557a_ffff_5585_7faa, Ordering::Relaxed);
+    assert!(matches!(rx.try_recv(&mut buf), Err(Error::Corrupt { .. })));
+    assert!(rx.try_recv(&mut buf).unwrap().is_none());
+    q.producer(1).try_send(b"again").unwrap();
+    let n = rx.try_recv(&mut buf).unwrap().unwrap().len;
+    assert_eq!(&buf[..n], b"again");
     drop(rx);
     // Rewind everything for the cases below.
     for w in [TAIL, HEAD] {
