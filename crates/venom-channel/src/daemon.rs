@@ -342,13 +342,13 @@ impl DaemonChannel {
                 std::hint::spin_loop();
                 continue;
             }
-            spins = 0;
             let deadline = *deadline.get_or_insert_with(|| Deadline::after(timeout));
             let remaining = deadline.remaining();
             if remaining == Some(Duration::ZERO) {
                 return Ok(None);
             }
-            // A `StopHandle` rings the doorbell too.
+            // A `StopHandle` rings the doorbell too. After a nap the daemon looks once and
+            // sleeps again (no new spin): an idle daemon's periodic naps cost ~nothing.
             rx.guard.wait(views, remaining);
         }
     }
