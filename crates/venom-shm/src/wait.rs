@@ -175,8 +175,38 @@ pub fn current_start_time() -> u64 {
 /// Whether the holder recorded as `pid` and `start` (its start time, 0 if not recorded) is
 /// alive: the process exists, is not a zombie, and — when `start` is known — started then, so
 /// a pid reused by another process does not keep a dead holder "alive".
+#[cfg(any(not(target_os = "linux"), loom))]
 pub fn holder_alive(pid: u32, start: u64) -> bool {
     process_alive(pid) && (start == 0 || process_start_time(pid).is_none_or(|s| s == start))
+}
+
+/// Whether the holder recorded as `pid` and `start` (its start time, 0 if not recorded) is
+/// alive: the process exists, is not a zombie, and — when `start` is known — started then, so
+/// a pid reused by another process does not keep a dead holder "alive". One `kill(pid, 0)` and
+/// one read of `/proc/<pid>/stat` (state and start time together).
+#[cfg(all(target_os = "linux", not(loom)))]
+pub fn holder_alive(pid: u32, start: u64) -> bool {
+    let Some(raw) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
+        return false;
+    };
+    if rustix::process::test_kill_process(raw) == Err(rustix::io::Errno::SRCH) {
+        return false;
+    }
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return true; // exists (kill said so), nothing more to learn
+    };
+    // Fields after the parenthesised command name start with field 3 (the state).
+    let mut fields = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace())
+        .into_iter()
+        .flatten();
+    let state = fields.next().and_then(|s| s.chars().next());
+    let started = fields.nth(22 - 4).and_then(|s| s.parse::<u64>().ok());
+    !matches!(state, Some('Z' | 'X')) && (start == 0 || started.is_none_or(|s| s == start))
 }
 
 /// A point in time after which a wait gives up.
