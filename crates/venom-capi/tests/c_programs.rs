@@ -549,13 +549,10 @@ fn installed_library_builds_with_the_seed_recipe_and_pkg_config() {
 /// stdin until it is killed.
 #[test]
 fn forever_waits_end_with_disconnected_when_the_daemon_dies() {
-    use venom_shm::testing::{arg_var, child_arg, child_role, spawn_self};
+    use venom_shm::testing::{announce_ready, arg_var, child_arg, child_role, spawn_self};
     if child_role().as_deref() == Some("silent-daemon") {
         let _d = DaemonChannel::create(&child_arg("NAME"), ChannelConfig::default()).unwrap();
-        // Straight to fd 1: libtest may capture `println!` even in a child.
-        let mut stdout = std::io::stdout();
-        std::io::Write::write_all(&mut stdout, b"ready\n").unwrap();
-        std::io::Write::flush(&mut stdout).unwrap();
+        announce_ready();
         let mut line = String::new();
         let _ = std::io::stdin().read_line(&mut line); // until killed
         return;
@@ -572,12 +569,8 @@ fn forever_waits_end_with_disconnected_when_the_daemon_dies() {
         .stdin(Stdio::piped())
         .stdout(Stdio::piped()),
     );
-    let mut out = BufReader::new(daemon.0.stdout.take().unwrap());
+    daemon.wait_ready();
     let mut line = String::new();
-    while !line.ends_with("ready\n") {
-        line.clear();
-        assert!(out.read_line(&mut line).unwrap() > 0, "daemon ended early");
-    }
     let mut shell = KillOnDrop::spawn(Command::new(&exe).arg(&name).stdout(Stdio::piped()));
     let mut shell_out = BufReader::new(shell.0.stdout.take().unwrap());
     line.clear();

@@ -3,7 +3,6 @@
 //! own request cannot starve the others; a daemon that died without closing its channel makes
 //! a full queue report `Disconnected`.
 
-use std::io::{BufRead, BufReader, Write};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -12,7 +11,8 @@ use venom_channel::{
 };
 use venom_shm::sync::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use venom_shm::testing::{
-    KillOnDrop, ShmGuard, arg_var, child_arg, child_role, spawn_self, spin_until, unique_name,
+    KillOnDrop, ShmGuard, announce_ready, arg_var, child_arg, child_role, spawn_self, spin_until,
+    unique_name,
 };
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -123,9 +123,7 @@ fn a_shell_replacing_its_request_nonstop_cannot_starve_another() {
 fn a_full_queue_of_a_dead_daemon_is_disconnected() {
     if child_role().as_deref() == Some("daemon") {
         let _d = DaemonChannel::create(&child_arg("NAME"), config()).unwrap();
-        let mut out = std::io::stdout();
-        out.write_all(b"ready\n").unwrap();
-        out.flush().unwrap();
+        announce_ready();
         let mut line = String::new();
         let _ = std::io::stdin().read_line(&mut line); // until killed
         return;
@@ -138,12 +136,7 @@ fn a_full_queue_of_a_dead_daemon_is_disconnected() {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped()),
     );
-    let mut out = BufReader::new(daemon.0.stdout.take().unwrap());
-    let mut line = String::new();
-    while !line.ends_with("ready\n") {
-        line.clear();
-        assert!(out.read_line(&mut line).unwrap() > 0);
-    }
+    daemon.wait_ready();
     let shell = ShellChannel::connect(&name).unwrap();
     daemon.kill();
     let err = (0..100)

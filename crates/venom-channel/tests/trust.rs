@@ -2,7 +2,6 @@
 //! error at once (it used to hang `create` forever); another user's channel is refused unless
 //! that user is trusted explicitly, and is never reclaimed (deleted) by a daemon of ours.
 
-use std::io::{BufRead, BufReader, Write};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -11,7 +10,8 @@ use venom_channel::{
     ShellOptions, Trust,
 };
 use venom_shm::testing::{
-    KillOnDrop, ShmGuard, arg_var, child_arg, child_role, is_root, spawn_self, unique_name,
+    KillOnDrop, ShmGuard, announce_ready, arg_var, child_arg, child_role, is_root, spawn_self,
+    unique_name,
 };
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -79,9 +79,7 @@ fn another_users_channel_is_refused_unless_trusted_and_never_reclaimed() {
         let options = ChannelOptions::new(ChannelConfig::default()).mode(0o666);
         let d = DaemonChannel::create_with(&child_arg("NAME"), &options).unwrap();
         d.write_data(b"from nobody").unwrap();
-        let mut out = std::io::stdout();
-        out.write_all(b"ready\n").unwrap();
-        out.flush().unwrap();
+        announce_ready();
         let mut line = String::new();
         let _ = std::io::stdin().read_line(&mut line); // until killed
         return;
@@ -102,12 +100,7 @@ fn another_users_channel_is_refused_unless_trusted_and_never_reclaimed() {
     std::os::unix::process::CommandExt::uid(&mut cmd, 65534);
     std::os::unix::process::CommandExt::gid(&mut cmd, 65534);
     let mut daemon = KillOnDrop::spawn(&mut cmd);
-    let mut out = BufReader::new(daemon.0.stdout.take().unwrap());
-    let mut line = String::new();
-    while !line.ends_with("ready\n") {
-        line.clear();
-        assert!(out.read_line(&mut line).unwrap() > 0, "daemon ended early");
-    }
+    daemon.wait_ready();
     // Refused by default, naming the owner.
     match ShellChannel::connect(&name) {
         Err(Error::UntrustedOwner { uid: 65534, .. }) => {}

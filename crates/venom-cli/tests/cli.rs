@@ -1,14 +1,15 @@
 //! The real `venom` binary against real channels made by real daemon processes: a live one, a
 //! stale one (its daemon killed), a corrupt one and one owned by another user.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use venom_channel::{ChannelConfig, ChannelOptions, DaemonChannel};
 use venom_shm::testing::{
-    KillOnDrop, ShmGuard, arg_var, child_arg, child_role, is_root, spawn_self, unique_name,
+    KillOnDrop, ShmGuard, announce_ready, arg_var, child_arg, child_role, is_root, spawn_self,
+    unique_name,
 };
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -45,9 +46,7 @@ fn daemon_role() {
     let options = ChannelOptions::new(ChannelConfig::default()).mode(0o666);
     let d = DaemonChannel::create_with(&child_arg("NAME"), &options).unwrap();
     d.write_data(b"v1").unwrap();
-    let mut out = std::io::stdout();
-    out.write_all(b"ready\n").unwrap();
-    out.flush().unwrap();
+    announce_ready();
     d.run(|_, cmd| {
         if cmd == b"next" {
             d.write_data(b"v2").unwrap();
@@ -69,12 +68,7 @@ fn start_daemon(test: &str, name: &str, uid: Option<u32>) -> KillOnDrop {
         cmd.uid(uid).gid(uid);
     }
     let mut child = KillOnDrop::spawn(&mut cmd);
-    let mut out = BufReader::new(child.0.stdout.take().unwrap());
-    let mut line = String::new();
-    while !line.ends_with("ready\n") {
-        line.clear();
-        assert!(out.read_line(&mut line).unwrap() > 0, "daemon ended early");
-    }
+    child.wait_ready();
     child
 }
 

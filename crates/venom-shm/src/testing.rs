@@ -4,7 +4,8 @@
 //! with [`spawn_self`], passing a role and arguments in the environment, and the same `#[test]`
 //! function, finding [`child_role`] set, plays the child's part and returns.
 
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Environment variable that carries a child's role.
@@ -72,6 +73,17 @@ pub fn spawn_self(test_path: &str, role: &str) -> Command {
     cmd
 }
 
+/// In a child role: tells the parent ([`KillOnDrop::wait_ready`]) that it is ready, straight to
+/// fd 1, because libtest may capture `println!` even in a child.
+///
+/// # Panics
+/// If stdout cannot be written.
+pub fn announce_ready() {
+    let mut out = std::io::stdout();
+    out.write_all(b"ready\n").expect("write ready line");
+    out.flush().expect("flush ready line");
+}
+
 /// A child process that is killed (and reaped) when dropped, so a failing test leaves none
 /// behind.
 #[derive(Debug)]
@@ -103,6 +115,23 @@ impl KillOnDrop {
             }
             std::thread::sleep(Duration::from_millis(1));
         }
+    }
+
+    /// Reads the child's piped stdout until a line ends with `ready` (written by
+    /// [`announce_ready`]) and returns the reader for the lines after it: a pipe read, never a
+    /// sleep.
+    ///
+    /// # Panics
+    /// If the child's stdout was not piped, or the child ends before it is ready.
+    pub fn wait_ready(&mut self) -> BufReader<ChildStdout> {
+        let mut out = BufReader::new(self.0.stdout.take().expect("child stdout is piped"));
+        let mut line = String::new();
+        while !line.ends_with("ready\n") {
+            line.clear();
+            let n = out.read_line(&mut line).expect("read child stdout");
+            assert!(n > 0, "child ended before it was ready");
+        }
+        out
     }
 
     /// Sends `SIGKILL` and reaps the child.
