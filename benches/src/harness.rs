@@ -141,6 +141,13 @@ impl Timer {
         r
     }
 
+    /// Records one iteration that started at `start` (for code that cannot run in a closure,
+    /// such as an `.await`).
+    #[inline]
+    pub fn record(&mut self, start: Instant) {
+        self.ns.push(start.elapsed().as_nanos() as u64);
+    }
+
     /// Percentiles and iterations per second (over the whole timed loop).
     pub fn finish(mut self, cpu: (f64, f64)) -> Run {
         let elapsed = self.start.elapsed().as_secs_f64();

@@ -36,9 +36,10 @@ struct Inner {
     stop: AtomicBool,
     spin: u32,
     name: String,
-    /// Held for its mapping, which the views point into (read only by `as_ptr`).
-    #[cfg_attr(not(feature = "test-util"), allow(dead_code))]
-    region: ShmRegion,
+    /// Held for its mapping, which the views point into (shared with the async reactor while
+    /// a future is parked on a word of it).
+    #[cfg_attr(not(any(feature = "test-util", feature = "async")), allow(dead_code))]
+    region: Arc<ShmRegion>,
 }
 
 /// What the daemon has done so far (this handle's view).
@@ -144,7 +145,7 @@ impl DaemonChannel {
                 stop: AtomicBool::new(false),
                 spin: options.spin,
                 name: name.to_owned(),
-                region,
+                region: Arc::new(region),
             }),
         })
     }
@@ -455,6 +456,57 @@ impl DaemonChannel {
             dropped: l.dropped.load(Ordering::Relaxed),
             abandoned: l.abandoned.load(Ordering::Relaxed),
         }
+    }
+}
+
+/// The daemon's side of `asynchronous`: one receive step at a time, the receiver locked only
+/// within each step (never across an `.await`).
+#[cfg(feature = "async")]
+impl DaemonChannel {
+    /// One non-blocking receive into `buf` (`Ok(None)`: nothing); corrupt messages are dropped
+    /// and, unless `stoppable`, reported.
+    pub(crate) fn try_next(&self, buf: &mut [u8], stoppable: bool) -> Result<Option<Command>> {
+        let inner = &*self.inner;
+        let mut rx = self.receiver();
+        match rx
+            .guard
+            .next(&inner.views, &inner.ledger, &mut Dest::Copy(buf), |_, c| c)
+        {
+            Ok(got) => Ok(got),
+            Err(e @ Error::BufferTooSmall { .. }) => Err(e),
+            Err(e) if !stoppable => Err(e),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// Whether a [`StopHandle`] was used since the last look (and forgets it).
+    pub(crate) fn take_stop(&self) -> bool {
+        // SYNC POINT [T2]: pairs with `StopHandle::stop`'s Release store [T1].
+        let stop = self.inner.stop.load(Ordering::Acquire);
+        if stop {
+            self.inner.stop.store(false, Ordering::Relaxed);
+        }
+        stop
+    }
+
+    /// The spin budget of blocking receives.
+    pub(crate) fn spin(&self) -> u32 {
+        self.inner.spin
+    }
+
+    /// Announces the daemon as sleeping on the doorbell: `None` if a command, a request or a
+    /// ring is there to be looked at now.
+    pub(crate) fn register_sleeper(&self) -> Result<Option<venom_mpsc::Sleeper<'static>>> {
+        let mut rx = self.receiver();
+        match rx.guard.register_sleeper(&self.inner.views)? {
+            venom_mpsc::Wake::Sleep(s) => Ok(Some(s)),
+            _ => Ok(None),
+        }
+    }
+
+    /// The mapping the channel lies in.
+    pub(crate) fn region(&self) -> &Arc<ShmRegion> {
+        &self.inner.region
     }
 }
 

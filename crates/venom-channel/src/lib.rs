@@ -60,6 +60,9 @@
 //! [`DaemonChannel::try_recv_command`] drops a command longer than the buffer and counts it
 //! in [`Stats::dropped`].
 
+#[cfg(feature = "async")]
+pub mod asynchronous;
+mod cell_lock;
 mod config;
 mod daemon;
 mod error;

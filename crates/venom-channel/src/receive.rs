@@ -234,6 +234,21 @@ impl Receiver {
         let _ = consumer.wait_until_timeout(nap, request_waiting);
     }
 
+    /// [`wait`](Self::wait)'s announcement without the sleep, for a daemon that sleeps
+    /// elsewhere (an async reactor).
+    #[cfg(feature = "async")]
+    pub(crate) fn register_sleeper(
+        &mut self,
+        views: &Views,
+    ) -> venom_mpsc::Result<venom_mpsc::Wake<'static>> {
+        views.header.set_daemon_busy(false);
+        let Self {
+            consumer, cells, ..
+        } = self;
+        let hwm = cells.hwm(views);
+        consumer.register_sleeper(|| first_pending(views, &cells.taken, 0, hwm).is_some())
+    }
+
     /// Receives the next message without blocking, into `dest`, and hands it to `f`.
     /// `Ok(None)`: nothing to receive.
     ///

@@ -255,16 +255,33 @@ impl<'a> Cell<'a> {
     /// The shell's nap while its reply has not come: announces itself, re-checks, sleeps on the
     /// reply header for at most `nap`.
     pub(crate) fn sleep_for_reply(&self, seq: u32, nap: std::time::Duration) {
+        if let Some((word, now)) = self.announce_sleep(seq) {
+            wait::futex_wait(word, now, Some(nap));
+            self.end_sleep();
+        }
+    }
+
+    /// The first half of [`sleep_for_reply`](Self::sleep_for_reply), for a shell that sleeps
+    /// elsewhere (an async reactor): unless the reply header has moved on, announces the shell
+    /// as sleeping and returns the word to sleep on and the value it holds. Call
+    /// [`end_sleep`](Self::end_sleep) after the sleep.
+    pub(crate) fn announce_sleep(&self, seq: u32) -> Option<(&'a AtomicU32, u32)> {
         let now = self.reply.seq.load(Ordering::Relaxed);
         if now == seq {
-            return;
+            return None;
         }
         self.reply.sleeping.store(1, Ordering::Relaxed);
         // SYNC POINT: Dekker pair with the daemon's fence in `write_reply`.
         fence(Ordering::SeqCst);
-        if self.reply.seq.load(Ordering::Relaxed) == now {
-            wait::futex_wait(&self.reply.seq, now, Some(nap));
+        if self.reply.seq.load(Ordering::Relaxed) != now {
+            self.end_sleep();
+            return None;
         }
+        Some((&self.reply.seq, now))
+    }
+
+    /// The shell no longer sleeps for its reply.
+    pub(crate) fn end_sleep(&self) {
         self.reply.sleeping.store(0, Ordering::Relaxed);
     }
 }

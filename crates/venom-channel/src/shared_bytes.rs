@@ -9,6 +9,7 @@
 //! keep the last whole value, and the next writer takes the dead holder's lock over within
 //! milliseconds.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use venom_seqlock::{Config, Seqlock, SlotWriter};
@@ -132,14 +133,14 @@ pub const MAX_ALIGN: usize = 4096;
 #[derive(Debug)]
 pub struct SharedBytes {
     // Field order is drop order: the view before the region.
-    lock: Seqlock<'static>,
+    pub(crate) lock: Seqlock<'static>,
     size: usize,
     align: usize,
     name: String,
     creator: bool,
     /// Held for its mapping, which the views point into (read only by `as_ptr`).
-    #[cfg_attr(not(feature = "test-util"), allow(dead_code))]
-    region: ShmRegion,
+    #[cfg_attr(not(any(feature = "test-util", feature = "async")), allow(dead_code))]
+    pub(crate) region: Arc<ShmRegion>,
 }
 
 fn describe(size: usize, align: usize, tag: &str) -> String {
@@ -216,7 +217,7 @@ impl SharedBytes {
             align,
             name: name.to_owned(),
             creator: true,
-            region,
+            region: Arc::new(region),
         })
     }
 
@@ -261,7 +262,7 @@ impl SharedBytes {
             align,
             name: name.to_owned(),
             creator: false,
-            region,
+            region: Arc::new(region),
         })
     }
 

@@ -26,7 +26,7 @@ use crate::shared_bytes::{DEFAULT_WRITE_TIMEOUT, READ_PATIENCE, SharedBytes, Sha
 /// ```
 #[derive(Debug)]
 pub struct SharedMemory<T: Pod> {
-    bytes: SharedBytes,
+    pub(crate) bytes: SharedBytes,
     _type: PhantomData<fn() -> T>,
 }
 

@@ -1,6 +1,6 @@
 //! [`ShellChannel`]: connects to a channel, reads data, sends commands, makes requests.
 
-use std::sync::Mutex;
+use std::sync::Arc;
 use std::time::Duration;
 
 use venom_mpsc::Producer;
@@ -8,6 +8,7 @@ use venom_seqlock::Snapshot;
 use venom_shm::wait::Deadline;
 use venom_shm::{Access, OpenOptions, ShmRegion};
 
+use crate::cell_lock::{CellGuard, CellLock};
 use crate::config::{DEFAULT_REQUEST_TIMEOUT, ShellOptions};
 use crate::error::{Error, Result};
 use crate::ids::ClientId;
@@ -15,7 +16,7 @@ use crate::layout::channel_region_name;
 use crate::views::Views;
 
 /// How often a blocked shell checks that its daemon is still there.
-const LIVENESS_SLICE: Duration = Duration::from_millis(20);
+pub(crate) const LIVENESS_SLICE: Duration = Duration::from_millis(20);
 
 /// A client of a channel. `Send + Sync`: share one among threads in an `Arc` (requests from
 /// several threads are served one at a time).
@@ -24,23 +25,17 @@ const LIVENESS_SLICE: Duration = Duration::from_millis(20);
 #[derive(Debug)]
 pub struct ShellChannel {
     // Field order is drop order: views before `region`.
-    views: Views,
+    pub(crate) views: Views,
     producer: Producer<'static>,
     client_id: ClientId,
-    requests: Mutex<Requests>,
-    spin: u32,
+    /// One request at a time: the cell's lock and request numbering.
+    pub(crate) requests: CellLock,
+    pub(crate) spin: u32,
     name: String,
-    /// Held for its mapping, which the views point into (read only by `as_ptr`).
-    #[cfg_attr(not(feature = "test-util"), allow(dead_code))]
-    region: ShmRegion,
-}
-
-#[derive(Debug)]
-struct Requests {
-    /// Sequence number of this entry's newest request.
-    seq: u32,
-    /// Whether its reply is still to be taken.
-    pending: bool,
+    /// Held for its mapping, which the views point into (shared with the async reactor while
+    /// a future is parked on a word of it).
+    #[cfg_attr(not(any(feature = "test-util", feature = "async")), allow(dead_code))]
+    pub(crate) region: Arc<ShmRegion>,
 }
 
 /// How many polls a waiting shell makes between checks of its deadline and its daemon.
@@ -88,14 +83,11 @@ impl ShellChannel {
         Ok(Self {
             producer,
             client_id,
-            requests: Mutex::new(Requests {
-                seq,
-                pending: false,
-            }),
+            requests: CellLock::new(seq),
             spin: options.spin,
             name: name.to_owned(),
             views,
-            region,
+            region: Arc::new(region),
         })
     }
 
@@ -254,7 +246,7 @@ impl ShellChannel {
         }
     }
 
-    fn check_sendable(&self, cmd: &[u8]) -> Result<()> {
+    pub(crate) fn check_sendable(&self, cmd: &[u8]) -> Result<()> {
         if self.views.header.is_closed() {
             return Err(Error::Disconnected);
         }
@@ -293,14 +285,8 @@ impl ShellChannel {
     /// scribbled on).
     pub fn request_timeout(&self, cmd: &[u8], resp: &mut [u8], timeout: Duration) -> Result<usize> {
         self.check_sendable(cmd)?;
-        let mut req = self.requests();
-        req.seq = req.seq.wrapping_add(1);
-        req.pending = true;
-        let cell = &self.views.cells[self.client_id.entry()];
-        cell.post(req.seq, cmd, self.spin == u32::MAX);
-        if !self.views.header.daemon_busy() {
-            self.views.queue.notify();
-        }
+        let mut req = self.requests.lock();
+        self.post(&mut req, cmd);
         self.await_reply(&mut req, resp, timeout)
     }
 
@@ -331,41 +317,64 @@ impl ShellChannel {
     /// [`Error::NoPendingRequest`] if the latest request was answered (or none was sent);
     /// those of [`request_timeout`](Self::request_timeout).
     pub fn wait_reply_timeout(&self, resp: &mut [u8], timeout: Duration) -> Result<usize> {
-        let mut req = self.requests();
-        if !req.pending {
+        let mut req = self.requests.lock();
+        if !req.pending() {
             return Err(Error::NoPendingRequest);
         }
         self.await_reply(&mut req, resp, timeout)
     }
 
-    fn requests(&self) -> std::sync::MutexGuard<'_, Requests> {
-        self.requests
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// Posts `cmd` as the next request in this shell's cell (held by `req`) and wakes the
+    /// daemon if it sleeps.
+    pub(crate) fn post(&self, req: &mut CellGuard<'_>, cmd: &[u8]) {
+        let seq = req.next_request();
+        self.cell().post(seq, cmd, self.spin == u32::MAX);
+        if !self.views.header.daemon_busy() {
+            self.views.queue.notify();
+        }
+    }
+
+    /// This shell's request cell.
+    pub(crate) fn cell(&self) -> &crate::rpc::Cell<'static> {
+        &self.views.cells[self.client_id.entry()]
+    }
+
+    /// Looks once for the reply to the latest request: `Ok(None)` if it has not come. The
+    /// request stays pending on [`Error::BufferTooSmall`] (the reply is kept for a larger
+    /// buffer), and is settled by the reply or any other error.
+    pub(crate) fn try_take_reply(
+        &self,
+        req: &mut CellGuard<'_>,
+        resp: &mut [u8],
+    ) -> Result<Option<usize>> {
+        match self.cell().take_reply(req.seq(), resp) {
+            Ok(None) => Ok(None),
+            Err(e @ Error::BufferTooSmall { .. }) => Err(e),
+            done => {
+                req.set_pending(false);
+                done
+            }
+        }
     }
 
     /// Waits for the reply to request `req.seq` (spinning, then sleeping in slices that check
     /// the daemon), at most `timeout`. The request stays pending on [`Error::Timeout`] and
     /// [`Error::BufferTooSmall`] (the reply is kept for a larger buffer).
-    fn await_reply(&self, req: &mut Requests, resp: &mut [u8], timeout: Duration) -> Result<usize> {
-        let seq = req.seq;
-        let cell = &self.views.cells[self.client_id.entry()];
+    fn await_reply(
+        &self,
+        req: &mut CellGuard<'_>,
+        resp: &mut [u8],
+        timeout: Duration,
+    ) -> Result<usize> {
+        let seq = req.seq();
+        let cell = self.cell();
         // The clock is first read when the reply is not there within a few thousand polls
         // (tens of microseconds): a busy round trip never reads it.
         let mut deadline = None;
         let mut polls = 0u32;
         loop {
-            match cell.take_reply(seq, resp) {
-                Ok(Some(n)) => {
-                    req.pending = false;
-                    return Ok(n);
-                }
-                Ok(None) => {}
-                Err(e @ Error::BufferTooSmall { .. }) => return Err(e),
-                Err(e) => {
-                    req.pending = false;
-                    return Err(e);
-                }
+            if let Some(n) = self.try_take_reply(req, resp)? {
+                return Ok(n);
             }
             polls = polls.wrapping_add(1);
             if polls < self.spin {
@@ -384,14 +393,20 @@ impl ShellChannel {
                     continue;
                 }
             }
-            if self.views.disconnected() {
-                req.pending = false;
-                return Err(Error::Disconnected);
-            }
+            self.check_daemon(req)?;
             if deadline.expired() {
                 return Err(Error::Timeout);
             }
         }
+    }
+
+    /// [`Error::Disconnected`] (settling the latest request) if the daemon closed or died.
+    pub(crate) fn check_daemon(&self, req: &mut CellGuard<'_>) -> Result<()> {
+        if self.views.disconnected() {
+            req.set_pending(false);
+            return Err(Error::Disconnected);
+        }
+        Ok(())
     }
 }
 

@@ -253,52 +253,72 @@ impl<'a> Consumer<'a> {
             }
             spin_hint();
         }
-        let bell = &self.queue.header.doorbell;
         loop {
-            // Make this poll look at the tail, so a dead claim is noticed between naps.
-            self.free_polls = TAIL_CHECK_EVERY - 1;
-            if self.peek()? || ready() {
-                return Ok(());
-            }
-            bell.sleeping.store(1, Ordering::Relaxed);
-            // SYNC POINT: Dekker pair with the producer's SeqCst fence [P3]: either we see its
-            // message below, or it sees us asleep and rings.
-            fence(Ordering::SeqCst);
-            // SYNC POINT: pairs with the producer's fence-released bump of the futex word: a
-            // ticket taken after a ring comes with that ring's message.
-            let ticket = bell.futex.load(Ordering::Acquire);
-            // A ring that came before our ticket would not wake us: look for it now (a ticket
-            // that includes the ring's bump also shows its flag).
-            if bell.rung.swap(0, Ordering::Relaxed) != 0 && !self.peek()? && !ready() {
-                bell.sleeping.store(0, Ordering::Relaxed);
+            let sleeper = match self.register_sleeper(&mut ready)? {
+                Wake::Ready => return Ok(()),
+                Wake::Rung => return Err(Error::Timeout),
+                Wake::Sleep(s) => s,
+            };
+            let remaining = deadline.remaining();
+            if remaining == Some(Duration::ZERO) {
                 return Err(Error::Timeout);
             }
-            let now_ready = self.peek()? || ready();
-            let remaining = deadline.remaining();
-            if now_ready || remaining == Some(Duration::ZERO) {
-                bell.sleeping.store(0, Ordering::Relaxed);
-                return if now_ready {
-                    Ok(())
-                } else {
-                    Err(Error::Timeout)
-                };
-            }
-            let pending = self.queue.header.tail.tail.load(Ordering::Relaxed) != self.head;
-            let nap = match (pending, remaining) {
-                (true, Some(r)) => Some(r.min(PENDING_POLL)),
-                (true, None) => Some(PENDING_POLL),
-                (false, r) => r,
+            let nap = match (sleeper.nap(), remaining) {
+                (Some(n), Some(r)) => Some(n.min(r)),
+                (n, r) => n.or(r),
             };
-            wait::futex_wait(&bell.futex, ticket, nap);
-            bell.sleeping.store(0, Ordering::Relaxed);
+            wait::futex_wait(sleeper.word(), sleeper.ticket(), nap);
+            drop(sleeper);
             // Rung without a message (`Queue::ring`): let the caller look at its own state.
+            let bell = &self.queue.header.doorbell;
             if bell.rung.swap(0, Ordering::Relaxed) != 0 && !self.peek()? && !ready() {
                 return Err(Error::Timeout);
             }
         }
     }
 
-    /// Whether a message is ready at the head (settling abandoned slots on the way).
+    /// The first half of a wait, for callers that sleep elsewhere (an async reactor): announces
+    /// the consumer as sleeping on the doorbell, then looks once more. [`Wake::Ready`]: a
+    /// message is ready at the head or `ready()` holds; [`Wake::Rung`]: the doorbell was rung
+    /// without either ([`Queue::ring`]); [`Wake::Sleep`]: sleep on the [`Sleeper`]'s word while
+    /// it holds its ticket (a producer that sends after this call sees the announcement and
+    /// rings), then drop it and call again. [`wait_until`](Self::wait_until) is this in a
+    /// loop.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`].
+    pub fn register_sleeper(&mut self, mut ready: impl FnMut() -> bool) -> Result<Wake<'a>> {
+        // Make this poll look at the tail, so a dead claim is noticed between naps.
+        self.free_polls = TAIL_CHECK_EVERY - 1;
+        if self.peek()? || ready() {
+            return Ok(Wake::Ready);
+        }
+        let header: &'a crate::layout::Header = self.queue.header;
+        let bell = &header.doorbell;
+        bell.sleeping.store(1, Ordering::Relaxed);
+        let mut sleeper = Sleeper {
+            bell,
+            ticket: 0,
+            pending: false,
+        };
+        // SYNC POINT: Dekker pair with the producer's SeqCst fence [P3]: either we see its
+        // message below, or it sees us asleep and rings.
+        fence(Ordering::SeqCst);
+        // SYNC POINT: pairs with the producer's fence-released bump of the futex word: a
+        // ticket taken after a ring comes with that ring's message.
+        sleeper.ticket = bell.futex.load(Ordering::Acquire);
+        // A ring that came before our ticket would not wake us: look for it now (a ticket
+        // that includes the ring's bump also shows its flag).
+        if bell.rung.swap(0, Ordering::Relaxed) != 0 && !self.peek()? && !ready() {
+            return Ok(Wake::Rung); // `sleeper` drops: no longer announced
+        }
+        if self.peek()? || ready() {
+            return Ok(Wake::Ready);
+        }
+        sleeper.pending = header.tail.tail.load(Ordering::Relaxed) != self.head;
+        Ok(Wake::Sleep(sleeper))
+    }
+
     fn peek(&mut self) -> Result<bool> {
         Ok(matches!(self.next()?, Next::Ready(_)))
     }
@@ -553,5 +573,51 @@ impl Received<'_, '_> {
 impl Drop for Received<'_, '_> {
     fn drop(&mut self) {
         self.consumer.release(self.sh, self.lap);
+    }
+}
+
+/// What [`Consumer::register_sleeper`] found.
+#[derive(Debug)]
+pub enum Wake<'a> {
+    /// A message is ready at the head, or the caller's `ready()` holds.
+    Ready,
+    /// The doorbell was rung without a message ([`Queue::ring`]).
+    Rung,
+    /// Nothing yet: sleep with this.
+    Sleep(Sleeper<'a>),
+}
+
+/// The consumer announced as sleeping on the doorbell (until dropped), from
+/// [`Consumer::register_sleeper`].
+#[derive(Debug)]
+#[must_use = "the consumer is announced as sleeping only while this lives"]
+pub struct Sleeper<'a> {
+    bell: &'a crate::layout::Doorbell,
+    ticket: u32,
+    /// A claim is still being written (its producer may die): look again soon.
+    pending: bool,
+}
+
+impl<'a> Sleeper<'a> {
+    /// The futex word to sleep on (the doorbell, in the shared header).
+    pub fn word(&self) -> &'a crate::sync::AtomicU32 {
+        &self.bell.futex
+    }
+
+    /// The value the word held when the queue was checked: sleep while it still does.
+    pub fn ticket(&self) -> u32 {
+        self.ticket
+    }
+
+    /// The longest to sleep: a short poll while a claim is still being written (a producer
+    /// killed mid-send rings nobody), `None` for no limit.
+    pub fn nap(&self) -> Option<Duration> {
+        self.pending.then_some(PENDING_POLL)
+    }
+}
+
+impl Drop for Sleeper<'_> {
+    fn drop(&mut self) {
+        self.bell.sleeping.store(0, Ordering::Relaxed);
     }
 }

@@ -33,7 +33,7 @@ mod queue;
 /// The workspace's sync facade (`venom_shm::sync`), under this crate's usual name.
 pub(crate) use venom_shm::sync;
 
-pub use consumer::{CLAIM_BOUND, Consumer, Message, Received, STUCK_BOUND};
+pub use consumer::{CLAIM_BOUND, Consumer, Message, Received, STUCK_BOUND, Sleeper, Wake};
 pub use error::{Error, Result};
 pub use layout::{
     Config, HEADER_SIZE, LAYOUT_VERSION, MAGIC, MAX_CAPACITY, MAX_SLOT_SIZE, MIN_SLOT_SIZE,

@@ -189,3 +189,35 @@ fn claim_never_started_is_voided() {
     assert_eq!(&buf[..got.len], b"after");
     assert_eq!(rx.abandoned(), 1);
 }
+
+/// `register_sleeper` keeps the consumer announced while its `Sleeper` lives: a send made
+/// after it rings the doorbell (the word moves off the ticket, which is what wakes a sleeper on
+/// it); once the sleeper is dropped, sends no longer ring.
+#[test]
+fn a_registered_sleeper_is_announced_until_dropped() {
+    let queue = venom_mpsc::OwnedQueue::new(Config::new(4, 64)).unwrap();
+    let q = queue.view();
+    let mut consumer = q.consumer().unwrap();
+    let producer = q.producer(1);
+    let venom_mpsc::Wake::Sleep(sleeper) = consumer.register_sleeper(|| false).unwrap() else {
+        panic!("an empty queue has nothing to look at");
+    };
+    let word = sleeper.word();
+    assert_eq!(word.load(Ordering::Relaxed), sleeper.ticket());
+    producer.try_send(b"one").unwrap();
+    assert_ne!(
+        word.load(Ordering::Relaxed),
+        sleeper.ticket(),
+        "the send rang"
+    );
+    drop(sleeper);
+    assert!(matches!(
+        consumer.register_sleeper(|| false).unwrap(),
+        venom_mpsc::Wake::Ready
+    ));
+    let mut buf = [0u8; 8];
+    consumer.try_recv(&mut buf).unwrap().unwrap();
+    let rung = word.load(Ordering::Relaxed);
+    producer.try_send(b"two").unwrap();
+    assert_eq!(word.load(Ordering::Relaxed), rung, "nobody sleeps: no ring");
+}

@@ -46,5 +46,5 @@ mod writer;
 pub use error::{Error, Result};
 pub use layout::{Config, HEADER_SIZE, LAYOUT_VERSION, MAGIC, MAX_SLOTS, SLOT_HEADER_SIZE};
 pub use owned::OwnedSeqlock;
-pub use seqlock::{DEFAULT_READ_TIMEOUT, Seqlock, Snapshot};
+pub use seqlock::{DEFAULT_READ_TIMEOUT, Seqlock, Snapshot, Waiter};
 pub use writer::{SlotWriter, Writer};

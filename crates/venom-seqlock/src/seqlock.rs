@@ -37,8 +37,8 @@ use core::time::Duration;
 use crate::error::{Error, Result};
 #[cfg(not(loom))]
 use crate::layout::{Config, HEADER_SIZE, LAYOUT_VERSION, MAGIC, SLOT_HEADER_SIZE};
-use crate::layout::{Header, SLOT_POISONED, Shape, SlotHeader};
-use crate::sync::{AtomicU64, Ordering, fence, spin_hint};
+use crate::layout::{Header, Notify, SLOT_POISONED, Shape, SlotHeader};
+use crate::sync::{AtomicU32, AtomicU64, Ordering, fence, spin_hint};
 use venom_shm::atomic_bytes::load_bytes;
 use venom_shm::wait::{self, Deadline, Stopwatch};
 
@@ -481,39 +481,80 @@ impl<'a> Seqlock<'a> {
     }
 
     fn wait_for_change_within(&self, since: u64, timeout: Option<Duration>) -> Result<u64> {
-        let published = &self.header.published.version;
         #[cfg(not(loom))]
         for _ in 0..WAIT_SPINS {
-            let v = published.load(Ordering::Relaxed);
+            let v = self.header.published.version.load(Ordering::Relaxed);
             if v != since {
                 return Ok(v);
             }
             spin_hint();
         }
         let deadline = Deadline::after(timeout);
-        let notify = &self.header.notify;
         loop {
-            notify.waiters.fetch_add(1, Ordering::Relaxed);
-            // SYNC POINT: Dekker pair with the writer's SeqCst fence [W4]: either we see the new
-            // version below, or the writer sees our count and wakes us.
-            fence(Ordering::SeqCst);
-            // SYNC POINT: pairs with the writer's Release bump of the futex word: a ticket taken
-            // after a wake-up comes with that write's version (else we would sleep on a ticket
-            // whose wake-up already happened, having missed the version).
-            let ticket = notify.futex.load(Ordering::Acquire);
-            let v = published.load(Ordering::Relaxed);
+            let waiter = match self.register_waiter(since) {
+                Ok(v) => return Ok(v),
+                Err(w) => w,
+            };
             let remaining = deadline.remaining();
-            if v != since || remaining == Some(Duration::ZERO) {
-                notify.waiters.fetch_sub(1, Ordering::Relaxed);
-                return if v != since {
-                    Ok(v)
-                } else {
-                    Err(Error::Timeout)
-                };
+            if remaining == Some(Duration::ZERO) {
+                return Err(Error::Timeout);
             }
-            wait::futex_wait(&notify.futex, ticket, remaining);
-            notify.waiters.fetch_sub(1, Ordering::Relaxed);
+            wait::futex_wait(waiter.word(), waiter.ticket(), remaining);
         }
+    }
+
+    /// The first half of a wait, for callers that sleep elsewhere (an async reactor): announces
+    /// a waiter, then returns the version if it differs from `since`, or else a [`Waiter`] —
+    /// sleep on its [`word`](Waiter::word) while it holds [`ticket`](Waiter::ticket) (a write
+    /// made after this call changes the word and, seeing the waiter, wakes it), then drop it
+    /// and call again. [`wait_for_change`](Self::wait_for_change) is this in a loop.
+    ///
+    /// # Errors
+    /// `Err` is not a failure: it is the [`Waiter`] to sleep with.
+    pub fn register_waiter(&self, since: u64) -> core::result::Result<u64, Waiter<'a>> {
+        let header: &'a Header = self.header;
+        let notify = &header.notify;
+        notify.waiters.fetch_add(1, Ordering::Relaxed);
+        let mut waiter = Waiter { notify, ticket: 0 };
+        // SYNC POINT: Dekker pair with the writer's SeqCst fence [W4]: either we see the new
+        // version below, or the writer sees our count and wakes us.
+        fence(Ordering::SeqCst);
+        // SYNC POINT: pairs with the writer's Release bump of the futex word: a ticket taken
+        // after a wake-up comes with that write's version (else we would sleep on a ticket
+        // whose wake-up already happened, having missed the version).
+        waiter.ticket = notify.futex.load(Ordering::Acquire);
+        let v = header.published.version.load(Ordering::Relaxed);
+        if v != since {
+            return Ok(v); // `waiter` drops: the count goes back down
+        }
+        Err(waiter)
+    }
+}
+
+/// A reader announced as sleeping (counted in the header's waiter count until dropped), from
+/// [`Seqlock::register_waiter`].
+#[derive(Debug)]
+#[must_use = "a waiter is announced to the writer only while it lives"]
+pub struct Waiter<'a> {
+    notify: &'a Notify,
+    ticket: u32,
+}
+
+impl<'a> Waiter<'a> {
+    /// The futex word to sleep on (in the shared header).
+    pub fn word(&self) -> &'a AtomicU32 {
+        &self.notify.futex
+    }
+
+    /// The value the word held when the version was checked: sleep while it still does.
+    pub fn ticket(&self) -> u32 {
+        self.ticket
+    }
+}
+
+impl Drop for Waiter<'_> {
+    fn drop(&mut self) {
+        self.notify.waiters.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

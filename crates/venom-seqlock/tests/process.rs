@@ -253,6 +253,24 @@ fn wait_for_change_across_processes() {
 }
 
 /// The waiter count (byte 196 of the header, see the layout table).
+/// `register_waiter` keeps the reader counted while its `Waiter` lives (the writer wakes only
+/// counted readers), and its word moves off the ticket when a write comes.
+#[test]
+fn a_registered_waiter_is_counted_until_dropped() {
+    let name = unique_name("seq_waiter");
+    let (region, _g) = create(&name, Config::single(16));
+    let lock = view(&region);
+    let waiter = lock.register_waiter(0).expect_err("no write yet");
+    assert_eq!(lock_waiters(&region), 1);
+    assert_eq!(waiter.word().load(Ordering::Relaxed), waiter.ticket());
+    lock.writer().unwrap().write(b"x").unwrap();
+    assert_ne!(waiter.word().load(Ordering::Relaxed), waiter.ticket());
+    drop(waiter);
+    assert_eq!(lock_waiters(&region), 0);
+    assert_eq!(lock.register_waiter(0).ok(), Some(1));
+    assert_eq!(lock_waiters(&region), 0);
+}
+
 fn lock_waiters(region: &ShmRegion) -> u32 {
     // SAFETY: offset 196 is 4-aligned inside the header, and the word is a `u32` accessed
     // atomically by everyone.

@@ -11,6 +11,7 @@
 //! * [`sync`]: the workspace's one atomics facade (`core` or `loom`), and the memory check
 //!   every primitive makes.
 //! * [`wait`]: futex wait/wake on a shared word, pids and liveness, deadlines.
+//! * `reactor` (feature `async`): one thread that wakes futures parked on futex words.
 //! * [`atomic_bytes`]: copying bytes in and out of memory held as atomic words, the only way
 //!   the layers above move payloads through a region.
 //!
@@ -32,6 +33,8 @@ pub mod atomic_bytes;
 mod error;
 mod heap;
 mod name;
+#[cfg(all(feature = "async", not(loom)))]
+pub mod reactor;
 mod region;
 pub mod sync;
 #[cfg(feature = "test-util")]

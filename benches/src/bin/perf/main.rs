@@ -337,6 +337,24 @@ fn main() {
         );
         plan.add(
             o,
+            "rtt/async-busy",
+            "VenomMemory request_into_async (tokio) ↔ run, busy-poll",
+            || rtt::venom_async(o, Busy),
+        );
+        plan.add(
+            o,
+            "rtt/async-spin",
+            "VenomMemory request_into_async (tokio) ↔ run, spin then sleep",
+            || rtt::venom_async(o, SpinSleep),
+        );
+        plan.add(
+            o,
+            "rtt/async-sleep",
+            "VenomMemory request_into_async (tokio) ↔ run, daemon asleep",
+            || rtt::venom_async(o, Sleep),
+        );
+        plan.add(
+            o,
             "rtt/c-busy",
             "C request↔C serve loop (libvenom_memory), busy-poll",
             || ffi::c(o, Busy),

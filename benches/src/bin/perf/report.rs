@@ -130,6 +130,22 @@ fn targets(r: &Results) -> Vec<Target> {
             "ns",
         ),
         t(
+            "Awaited request (tokio), busy-poll, p50",
+            ("blocking request p50", p50(r, "rtt/venom-busy")),
+            p50(r, "rtt/async-busy"),
+            true,
+            1.5,
+            "ns",
+        ),
+        t(
+            "Awaited request (tokio), daemon asleep, p50",
+            ("blocking request p50", p50(r, "rtt/venom-sleep")),
+            p50(r, "rtt/async-sleep"),
+            true,
+            1.5,
+            "ns",
+        ),
+        t(
             "C API round trip, busy-poll, p50",
             ("Rust request↔run p50", p50(r, "rtt/venom-busy")),
             p50(r, "rtt/c-busy"),
@@ -239,18 +255,21 @@ fn latency_table(out: &mut String, r: &Results, keys: &[&str]) {
     }
 }
 
-const RTT_KEYS: [&str; 14] = [
+const RTT_KEYS: [&str; 17] = [
     "rtt/pingpong",
     "rtt/doorbell-busy",
     "rtt/venom-busy",
+    "rtt/async-busy",
     "rtt/c-busy",
     "peer/iox2-reqresp",
     "peer/iox2-pubsub",
     "rtt/doorbell-spin",
     "rtt/venom-spin",
+    "rtt/async-spin",
     "rtt/c-spin",
     "rtt/doorbell-sleep",
     "rtt/venom-sleep",
+    "rtt/async-sleep",
     "peer/iox2-event",
     "rtt/unix",
     "rtt/pipe",

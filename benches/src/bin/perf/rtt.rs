@@ -314,6 +314,49 @@ pub(crate) fn venom(opts: &Opts, how: Wait) -> Run {
     run
 }
 
+/// `ShellChannel::request_into_async` awaited on a current-thread tokio runtime ↔
+/// `DaemonChannel::run`, 64 bytes each way: the same daemon as [`venom`], the whole timed loop
+/// inside one task.
+pub(crate) fn venom_async(opts: &Opts, how: Wait) -> Run {
+    let (daemon_spin, shell_spin) = venom_spins(how);
+    let name = channel_name("rpc_async");
+    let mut child = spawn_role("venom-daemon", &[&name, &daemon_spin.to_string()]);
+    let shell = connect_with(&name, &ShellOptions::new().spin(shell_spin));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("tokio runtime");
+    let timeout = venom_channel::DEFAULT_REQUEST_TIMEOUT;
+    let run = rt.block_on(async {
+        let (req, mut resp) = ([0xA5u8; MSG], [0u8; MSG]);
+        for _ in 0..opts.warmup {
+            shell
+                .request_into_async(&req, &mut resp, timeout)
+                .await
+                .expect("request");
+        }
+        let gap = how == Wait::Sleep;
+        let cpu = CpuMeter::start(child.id());
+        let mut t = Timer::new(opts.rounds);
+        for _ in 0..opts.rounds {
+            if gap {
+                spin_for(ASLEEP_GAP);
+            }
+            let start = Instant::now();
+            let n = shell
+                .request_into_async(&req, &mut resp, timeout)
+                .await
+                .expect("request");
+            t.record(start);
+            debug_assert_eq!(n, MSG);
+        }
+        t.finish(cpu.stop())
+    });
+    let mut resp = [0u8; MSG];
+    let _ = shell.request(b"quit", &mut resp);
+    child.wait().expect("daemon exits");
+    run
+}
+
 /// Second process: echo 64-byte messages over a Unix socket (`unix <path>`) or two pipes
 /// (`pipe`, on fds 0 and 1 of this process).
 pub(crate) fn serve_echo(kind: &str, path: &str) {
