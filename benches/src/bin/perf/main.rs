@@ -355,6 +355,18 @@ fn main() {
         );
         plan.add(
             o,
+            "rtt/venom-parked",
+            "VenomMemory request↔run, both sides asleep",
+            || rtt::venom(o, Parked),
+        );
+        plan.add(
+            o,
+            "rtt/async-parked",
+            "VenomMemory request_into_async (tokio) ↔ run, both sides asleep",
+            || rtt::venom_async(o, Parked),
+        );
+        plan.add(
+            o,
             "rtt/c-busy",
             "C request↔C serve loop (libvenom_memory), busy-poll",
             || ffi::c(o, Busy),

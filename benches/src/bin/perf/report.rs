@@ -146,6 +146,14 @@ fn targets(r: &Results) -> Vec<Target> {
             "ns",
         ),
         t(
+            "Awaited request (tokio), both sides asleep, p50",
+            ("blocking request p50", p50(r, "rtt/venom-parked")),
+            p50(r, "rtt/async-parked"),
+            true,
+            1.5,
+            "ns",
+        ),
+        t(
             "C API round trip, busy-poll, p50",
             ("Rust request↔run p50", p50(r, "rtt/venom-busy")),
             p50(r, "rtt/c-busy"),
@@ -255,7 +263,7 @@ fn latency_table(out: &mut String, r: &Results, keys: &[&str]) {
     }
 }
 
-const RTT_KEYS: [&str; 17] = [
+const RTT_KEYS: [&str; 19] = [
     "rtt/pingpong",
     "rtt/doorbell-busy",
     "rtt/venom-busy",
@@ -270,6 +278,8 @@ const RTT_KEYS: [&str; 17] = [
     "rtt/doorbell-sleep",
     "rtt/venom-sleep",
     "rtt/async-sleep",
+    "rtt/venom-parked",
+    "rtt/async-parked",
     "peer/iox2-event",
     "rtt/unix",
     "rtt/pipe",

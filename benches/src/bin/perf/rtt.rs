@@ -30,6 +30,9 @@ pub(crate) enum Wait {
     SpinSleep,
     /// Sleep on the futex at once.
     Sleep,
+    /// VenomMemory rows only: the daemon and the shell both sleep at once (an awaited request
+    /// then parks in the async reactor every time).
+    Parked,
 }
 
 impl Wait {
@@ -37,6 +40,7 @@ impl Wait {
         match s {
             "busy" => Self::Busy,
             "spin" => Self::SpinSleep,
+            "parked" => Self::Parked,
             _ => Self::Sleep,
         }
     }
@@ -45,6 +49,7 @@ impl Wait {
             Self::Busy => "busy",
             Self::SpinSleep => "spin",
             Self::Sleep => "sleep",
+            Self::Parked => "parked",
         }
     }
 }
@@ -233,6 +238,7 @@ pub(crate) fn venom_spins(how: Wait) -> (u32, u32) {
         Wait::Busy => (u32::MAX, u32::MAX),
         Wait::SpinSleep => (venom_channel::DEFAULT_SPIN, venom_channel::DEFAULT_SPIN),
         Wait::Sleep => (0, venom_channel::DEFAULT_SPIN),
+        Wait::Parked => (0, 0),
     }
 }
 
@@ -298,7 +304,7 @@ pub(crate) fn venom(opts: &Opts, how: Wait) -> Run {
     for _ in 0..opts.warmup {
         shell.request(&req, &mut resp).expect("request");
     }
-    let gap = how == Wait::Sleep;
+    let gap = matches!(how, Wait::Sleep | Wait::Parked);
     let cpu = CpuMeter::start(child.id());
     let mut t = Timer::new(opts.rounds);
     for _ in 0..opts.rounds {
@@ -334,7 +340,7 @@ pub(crate) fn venom_async(opts: &Opts, how: Wait) -> Run {
                 .await
                 .expect("request");
         }
-        let gap = how == Wait::Sleep;
+        let gap = matches!(how, Wait::Sleep | Wait::Parked);
         let cpu = CpuMeter::start(child.id());
         let mut t = Timer::new(opts.rounds);
         for _ in 0..opts.rounds {
