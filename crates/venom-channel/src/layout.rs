@@ -6,6 +6,9 @@
 //! data     venom-seqlock: the latest-value data (data_slots slots of data_size bytes)
 //! queue    venom-mpsc: the command queue (cmd_slots slots of cmd_slot_size bytes)
 //! registry max_clients × 64 B: pid holding the entry (0 = free)
+//! summary  ⌈max_clients / 64⌉ × u64, rounded up to 64 B: bit `i % 64` of word `i / 64` set by
+//!          client `i` after it posts a request (see `receive`: the daemon looks at the cells
+//!          whose bits it finds, not at every cell)
 //! cells    max_clients × request/reply cell (see `rpc`): that client's requests and replies
 //! ```
 
@@ -17,7 +20,7 @@ use crate::error::{Error, Result};
 /// "VNOM".
 pub const MAGIC: u32 = 0x564E_4F4D;
 /// Version of the channel layout.
-pub const LAYOUT_VERSION: u32 = 3;
+pub const LAYOUT_VERSION: u32 = 4;
 /// Pointer width and byte order of this build: `0x0102_03ww` in native byte order, `ww` the
 /// pointer width in bytes. A process of another byte order reads it reversed.
 pub const ABI_MARKER: u32 = 0x0102_0300 | (core::mem::size_of::<usize>() as u32);
@@ -146,6 +149,8 @@ pub(crate) struct Layout {
     pub(crate) queue_offset: usize,
     pub(crate) queue_len: usize,
     pub(crate) registry_offset: usize,
+    pub(crate) summary_offset: usize,
+    pub(crate) summary_words: usize,
     pub(crate) cell_offset: usize,
     pub(crate) cell_stride: usize,
     pub(crate) total: usize,
@@ -186,10 +191,12 @@ impl Geometry {
         let add = |a: usize, b: usize| a.checked_add(b).ok_or(overflow);
         let queue_offset = add(data_offset, data_len)?;
         let registry_offset = add(queue_offset, queue_len)?;
-        let cell_offset = add(
+        let summary_offset = add(
             registry_offset,
             (self.max_clients as usize) * REGISTRY_ENTRY_SIZE,
         )?;
+        let summary_words = (self.max_clients as usize).div_ceil(64);
+        let cell_offset = add(summary_offset, (summary_words * 8).next_multiple_of(64))?;
         let cells = cell_stride
             .checked_mul(self.max_clients as usize)
             .ok_or(overflow)?;
@@ -201,6 +208,8 @@ impl Geometry {
             queue_offset,
             queue_len,
             registry_offset,
+            summary_offset,
+            summary_words,
             cell_offset,
             cell_stride,
             total,

@@ -191,7 +191,18 @@ struct Cells {
     /// The highest client high-water mark seen: the shared one can be scribbled lower, this
     /// one only grows (shells raise the shared one when they connect).
     hwm: usize,
+    /// Cells that may hold a request not yet taken: bits taken from the shared summary (a bit
+    /// per client, set by its shell after posting), cleared once the cell is seen idle.
+    maybe: Vec<u64>,
+    /// Looks since the last scan of every cell (see [`FULL_SCAN_EVERY`]).
+    looks: u32,
 }
+
+/// Every this many looks for a request, the daemon scans every cell below the high-water
+/// mark, not only those flagged in the summary: a summary bit cleared by a hostile or broken
+/// process delays its request by at most that many looks (or one nap: a daemon about to sleep
+/// always scans every cell). Cheap: one look in 1024 costs what every look cost before.
+const FULL_SCAN_EVERY: u32 = 1024;
 
 /// The longest the daemon sleeps between looks at its queue and cells.
 pub(crate) const MAX_NAP: Duration = Duration::from_millis(100);
@@ -209,6 +220,8 @@ impl Receiver {
                 budget: None,
                 stalls: 0,
                 hwm: 0,
+                maybe: vec![0; views.summary.len()],
+                looks: 0,
             },
             scratch: vec![0; views.queue.payload_size()],
         }
@@ -410,7 +423,7 @@ impl Cells {
     /// else the request.
     fn pick(&mut self, views: &Views) -> Pick {
         let hwm = self.hwm(views);
-        let Some(p) = first_pending(views, &self.taken, self.next_cell, hwm) else {
+        let Some(p) = self.find_pending(views, hwm) else {
             self.budget = None;
             return Pick::Queue(None);
         };
@@ -428,6 +441,62 @@ impl Cells {
             return Pick::Request(p);
         }
         Pick::Queue(Some(p))
+    }
+
+    /// The next pending request, round robin from `next_cell`: among the cells flagged in the
+    /// summary, or — every [`FULL_SCAN_EVERY`] looks — among all cells below `hwm`.
+    fn find_pending(&mut self, views: &Views, hwm: usize) -> Option<Pending> {
+        self.looks = self.looks.wrapping_add(1);
+        if self.looks.is_multiple_of(FULL_SCAN_EVERY) {
+            return first_pending(views, &self.taken, self.next_cell, hwm);
+        }
+        self.harvest(views, hwm);
+        let hwm = hwm.min(self.taken.len());
+        let start = if self.next_cell < hwm {
+            self.next_cell
+        } else {
+            0
+        };
+        for (lo, hi) in [(start, hwm), (0, start)] {
+            let mut entry = lo;
+            while entry < hi {
+                let word = entry / 64;
+                let bits = self.maybe[word] >> (entry % 64);
+                if bits == 0 {
+                    entry = (word + 1) * 64;
+                    continue;
+                }
+                entry += bits.trailing_zeros() as usize;
+                if entry >= hi {
+                    break;
+                }
+                match views.cells[entry].pending(self.taken[entry]) {
+                    Some((seq, len, busy)) => {
+                        return Some(Pending {
+                            entry,
+                            seq,
+                            len,
+                            busy,
+                        });
+                    }
+                    None => self.maybe[entry / 64] &= !(1 << (entry % 64)),
+                }
+                entry += 1;
+            }
+        }
+        None
+    }
+
+    /// Moves the summary's bits (below `hwm`) into `maybe`.
+    fn harvest(&mut self, views: &Views, hwm: usize) {
+        let words = hwm.div_ceil(64).min(self.maybe.len());
+        for (mine, shared) in self.maybe[..words].iter_mut().zip(views.summary) {
+            if shared.load(Ordering::Relaxed) != 0 {
+                // SYNC POINT [S2]: pairs with the shell's Release `fetch_or` [S1]: a request
+                // whose bit is taken here is visible to `Cell::pending`.
+                *mine |= shared.swap(0, Ordering::Acquire);
+            }
+        }
     }
 
     /// A poll found the queue's head still being written while a request waited: every

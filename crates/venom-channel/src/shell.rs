@@ -329,6 +329,7 @@ impl ShellChannel {
     pub(crate) fn post(&self, req: &mut CellGuard<'_>, cmd: &[u8]) {
         let seq = req.next_request();
         self.cell().post(seq, cmd, self.spin == u32::MAX);
+        self.views.flag_request(self.client_id.entry());
         if !self.views.header.daemon_busy() {
             self.views.queue.notify();
         }

@@ -4,6 +4,7 @@
 use venom_mpsc::Queue;
 use venom_seqlock::Seqlock;
 use venom_shm::ShmRegion;
+use venom_shm::sync::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
 use crate::layout::{
@@ -25,6 +26,8 @@ pub(crate) struct Views {
     pub(crate) queue: Queue<'static>,
     pub(crate) registry: Registry<'static>,
     pub(crate) cells: Vec<Cell<'static>>,
+    /// The pending-request summary: bit `i % 64` of word `i / 64` for client entry `i`.
+    pub(crate) summary: &'static [AtomicU64],
 }
 
 /// The address `offset` bytes into `region`.
@@ -69,7 +72,7 @@ impl Views {
         }?;
         // The registry and the cells start zeroed (a fresh region): no client, no request.
         // SAFETY: the layout lies inside the region (caller); lifetime per the caller.
-        let (registry, cells) = unsafe { parts_of(region, header, &layout) };
+        let (registry, cells, summary) = unsafe { parts_of(region, header, &layout) };
         // SAFETY: the stats line follows the header inside the layout (`data_offset` is past
         // it); atomics only; lifetime per the caller.
         let stats = unsafe { &*at(region, HEADER_SIZE).cast::<StatsLine>() };
@@ -80,6 +83,7 @@ impl Views {
             queue,
             registry,
             cells,
+            summary,
         })
     }
 
@@ -126,7 +130,7 @@ impl Views {
             return Err(corrupt("command queue does not match the header"));
         }
         // SAFETY: the layout was validated against the region above; lifetime per the caller.
-        let (registry, cells) = unsafe { parts_of(region, header, &layout) };
+        let (registry, cells, summary) = unsafe { parts_of(region, header, &layout) };
         // SAFETY: the stats line follows the header inside the layout (`data_offset` is past
         // it); atomics only; lifetime per the caller.
         let stats = unsafe { &*at(region, HEADER_SIZE).cast::<StatsLine>() };
@@ -137,12 +141,24 @@ impl Views {
             queue,
             registry,
             cells,
+            summary,
         })
     }
 
     /// Whether the daemon has closed the channel or died.
     pub(crate) fn disconnected(&self) -> bool {
         self.header.disconnected()
+    }
+
+    /// Flags client entry `entry`'s request cell in the summary (the shell, after posting a
+    /// request there), so the daemon looks at it.
+    pub(crate) fn flag_request(&self, entry: usize) {
+        if let Some(word) = self.summary.get(entry / 64) {
+            // SYNC POINT [S1]: after the request's Release store of its `seq`; pairs with the
+            // daemon's Acquire swap in `receive::Cells::harvest` [S2], which then sees the
+            // request.
+            word.fetch_or(1 << (entry % 64), Ordering::Release);
+        }
     }
 
     /// Marks the channel closed and wakes every sleeper (daemon side, on drop).
@@ -164,7 +180,7 @@ unsafe fn header_of(region: &ShmRegion) -> &'static ChannelHeader {
     unsafe { &*region.as_ptr().cast::<ChannelHeader>() }
 }
 
-/// The registry and the cells of a channel.
+/// The registry, the cells and the pending-request summary of a channel.
 ///
 /// # Safety
 /// The layout was validated against the region, which outlives the returned views.
@@ -172,7 +188,7 @@ unsafe fn parts_of(
     region: &ShmRegion,
     header: &'static ChannelHeader,
     layout: &Layout,
-) -> (Registry<'static>, Vec<Cell<'static>>) {
+) -> (Registry<'static>, Vec<Cell<'static>>, &'static [AtomicU64]) {
     let clients = layout.geometry.max_clients as usize;
     // SAFETY: `max_clients` entries of 64 bytes at a 64-aligned offset inside the region
     // (validated layout); atomics only; lifetime per the caller.
@@ -191,5 +207,13 @@ unsafe fn parts_of(
             unsafe { Cell::at(at(region, off), geometry) }
         })
         .collect();
-    (Registry { header, entries }, cells)
+    // SAFETY: `summary_words` 8-byte words at a 64-aligned offset inside the region (validated
+    // layout); atomics only; lifetime per the caller.
+    let summary = unsafe {
+        core::slice::from_raw_parts(
+            at(region, layout.summary_offset).cast::<AtomicU64>(),
+            layout.summary_words,
+        )
+    };
+    (Registry { header, entries }, cells, summary)
 }

@@ -81,6 +81,37 @@ fn forged_wake_flags_delay_a_request_by_at_most_a_nap() {
     });
 }
 
+/// The pending-request summary (a bit per client, which the daemon looks at instead of every
+/// cell) cleared over and over by another process: a busy daemon, which never sleeps (and so
+/// never makes the full scan that precedes a nap), still finds every request in its periodic
+/// full scan.
+#[test]
+fn a_cleared_request_summary_delays_requests_but_loses_none() {
+    let name = unique_name("hostile_summary");
+    let _g = ShmGuard(format!("venom_{name}"));
+    let busy = u32::MAX;
+    let d = DaemonChannel::create_with(&name, &ChannelOptions::new(config()).spin(busy)).unwrap();
+    let shell = ShellChannel::connect_with(&name, &ShellOptions::new().spin(busy)).unwrap();
+    let stop = d.stop_handle();
+    // The summary follows the registry (4 entries of 64 bytes).
+    let summary = word64(&d, 48).load(Ordering::Relaxed) as usize + 4 * 64;
+    let scribbling = AtomicBool::new(true);
+    std::thread::scope(|s| {
+        s.spawn(|| d.run(|_, req| req.to_vec()).unwrap());
+        let _finish = Finish(&stop, &scribbling);
+        s.spawn(|| {
+            while scribbling.load(Ordering::Relaxed) {
+                word64(&d, summary).store(0, Ordering::Relaxed);
+            }
+        });
+        let mut resp = [0u8; 8];
+        for i in 0u8..200 {
+            let n = shell.request_timeout(&[i], &mut resp, WAIT).unwrap();
+            assert_eq!(&resp[..n], &[i]);
+        }
+    });
+}
+
 #[test]
 fn a_shell_replacing_its_request_nonstop_cannot_starve_another() {
     let name = unique_name("hostile_livelock");

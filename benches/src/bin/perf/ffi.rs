@@ -116,7 +116,7 @@ pub(crate) fn python(opts: &Opts, kind: &str) -> Run {
         "venom" => {
             let name = channel_name("pyrpc");
             let (spin, _) = venom_spins(Wait::SpinSleep);
-            let d = spawn_role("venom-daemon", &[&name, &spin.to_string()]);
+            let d = spawn_role("venom-daemon", &[&name, &spin.to_string(), "4"]);
             (name, Some(d))
         }
         "unix" => (format!("/tmp/vbench_py_{}.sock", std::process::id()), None),

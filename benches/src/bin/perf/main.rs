@@ -196,7 +196,7 @@ fn serve_role(role: &str, a: &[String]) {
     let num = |i: usize| arg(i).parse::<u64>().expect("numeric argument");
     match role {
         "raw" => rtt::serve_raw(arg(0), arg(1), arg(2)),
-        "venom-daemon" => rtt::serve_venom(arg(0), num(1) as u32),
+        "venom-daemon" => rtt::serve_venom(arg(0), num(1) as u32, num(2) as usize),
         "echo" => rtt::serve_echo(arg(0), arg(1)),
         "produce-raw" => stream::produce_raw(arg(0), num(1), arg(2) == "1"),
         "produce-venom" => stream::produce_venom(arg(0), num(1)),
@@ -353,6 +353,12 @@ fn main() {
             "VenomMemory request_into_async (tokio) ↔ run, daemon asleep",
             || rtt::venom_async(o, Sleep),
         );
+        for idle in report::IDLE_SHELLS {
+            let label = format!("VenomMemory request↔run, busy-poll, {idle} idle shells connected");
+            plan.add(o, &format!("rtt/idle-{idle}"), &label, move || {
+                rtt::venom_idle(o, idle)
+            });
+        }
         plan.add(
             o,
             "rtt/venom-parked",

@@ -130,6 +130,14 @@ fn targets(r: &Results) -> Vec<Target> {
             "ns",
         ),
         t(
+            "RPC round trip, busy-poll, 1023 idle shells connected, p50",
+            ("same, no idle shell", p50(r, "rtt/idle-0")),
+            p50(r, "rtt/idle-1023"),
+            true,
+            1.2,
+            "ns",
+        ),
+        t(
             "Awaited request (tokio), busy-poll, p50",
             ("blocking request p50", p50(r, "rtt/venom-busy")),
             p50(r, "rtt/async-busy"),
@@ -380,6 +388,17 @@ pub(crate) fn write(r: &Results, root: &Path, write: bool) {
         let _ = writeln!(md, "\nPeers not measured: {e}.");
     }
 
+    md.push_str("\n## Round trips with idle shells connected\n\nThe busy-poll round trip again, with N more shells connected to the channel (held by the\nclient process, sending nothing): what the daemon's search for pending requests costs as\nclients connect.\n\n![RPC p50 against connected shells](perf/idle.svg)\n\n");
+    let idle: Vec<String> = IDLE_SHELLS
+        .iter()
+        .map(|n| format!("rtt/idle-{n}"))
+        .collect();
+    latency_table(
+        &mut md,
+        r,
+        &idle.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+
     md.push_str("\n## From Python\n\nThe same 64-byte round trip timed in Python (`time.perf_counter_ns` around each call; a\ntenth of the rounds): the ctypes binding's `Shell.request` against a Rust daemon, beside\nPython's own `multiprocessing.Pipe` and a Unix socket to an echoing Python process. CPU is\nnot measured for these rows (nor for the C rows above, timed by the C client).\n\n");
     latency_table(&mut md, r, &["py/venom", "py/pipe", "py/unix"]);
 
@@ -468,6 +487,7 @@ pub(crate) fn write(r: &Results, root: &Path, write: bool) {
     plot_latency(r, &dir.join("latency.svg"));
     plot_streams(r, &dir.join("streams.svg"));
     plot_snapshots(r, &dir.join("snapshots.svg"));
+    plot_idle(r, &dir.join("idle.svg"));
     eprintln!("wrote docs/PERFORMANCE.md and docs/perf/*.svg");
 }
 
@@ -651,6 +671,40 @@ fn plot_snapshots(r: &Results, path: &Path) {
         .border_style(BLACK)
         .position(SeriesLabelPosition::LowerLeft)
         .draw();
+    let _ = root.present();
+}
+
+/// How many idle shells the `rtt/idle-N` rows connect besides the one that asks.
+pub(crate) const IDLE_SHELLS: [u32; 5] = [0, 15, 63, 255, 1023];
+
+fn plot_idle(r: &Results, path: &Path) {
+    let points: Vec<(f64, f64)> = IDLE_SHELLS
+        .iter()
+        .filter_map(|&n| Some((f64::from(n + 1), p50(r, &format!("rtt/idle-{n}"))?)))
+        .collect();
+    if points.is_empty() {
+        return;
+    }
+    let top = points.iter().map(|p| p.1).fold(0.0, f64::max) * 1.3;
+    let root = SVGBackend::new(path, (800, 480)).into_drawing_area();
+    let _ = root.fill(&WHITE);
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "RPC round trip (busy-poll) p50 against connected shells",
+            ("sans-serif", 18),
+        )
+        .margin(10)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d((1f64..1024.0).log_scale(), 0f64..top)
+        .expect("chart");
+    let _ = chart
+        .configure_mesh()
+        .x_desc("connected shells (the asking one included; log scale)")
+        .y_desc("p50, ns")
+        .draw();
+    let _ = chart.draw_series(LineSeries::new(points.clone(), RED.stroke_width(2)));
+    let _ = chart.draw_series(points.into_iter().map(|p| Circle::new(p, 4, RED.filled())));
     let _ = root.present();
 }
 

@@ -242,15 +242,16 @@ pub(crate) fn venom_spins(how: Wait) -> (u32, u32) {
     }
 }
 
-/// Second process: a VenomMemory daemon answering every request with 64 bytes.
-pub(crate) fn serve_venom(name: &str, spin: u32) {
+/// Second process: a VenomMemory daemon answering every request with 64 bytes, for up to
+/// `max_clients` shells.
+pub(crate) fn serve_venom(name: &str, spin: u32, max_clients: usize) {
     pin_to_cpu(1);
     let d = DaemonChannel::create_with(
         name,
         &ChannelOptions::new(ChannelConfig {
             data_size: 64,
             cmd_slots: 64,
-            max_clients: 4,
+            max_clients,
         })
         .spin(spin),
     )
@@ -298,7 +299,7 @@ pub(crate) fn connect_with(name: &str, options: &ShellOptions) -> ShellChannel {
 pub(crate) fn venom(opts: &Opts, how: Wait) -> Run {
     let (daemon_spin, shell_spin) = venom_spins(how);
     let name = channel_name("rpc");
-    let mut child = spawn_role("venom-daemon", &[&name, &daemon_spin.to_string()]);
+    let mut child = spawn_role("venom-daemon", &[&name, &daemon_spin.to_string(), "4"]);
     let shell = connect_with(&name, &ShellOptions::new().spin(shell_spin));
     let (req, mut resp) = ([0xA5u8; MSG], [0u8; MSG]);
     for _ in 0..opts.warmup {
@@ -320,13 +321,40 @@ pub(crate) fn venom(opts: &Opts, how: Wait) -> Run {
     run
 }
 
+/// `ShellChannel::request` ↔ `DaemonChannel::run`, busy-poll, 64 bytes each way, with `idle`
+/// other shells connected (this process holds them, sending nothing): what a request costs
+/// as the number of connected shells grows.
+pub(crate) fn venom_idle(opts: &Opts, idle: u32) -> Run {
+    let name = channel_name("rpc_idle");
+    let max = (idle + 1).to_string();
+    let mut child = spawn_role("venom-daemon", &[&name, &u32::MAX.to_string(), &max]);
+    let busy = ShellOptions::new().spin(u32::MAX);
+    let shell = connect_with(&name, &busy);
+    let others: Vec<ShellChannel> = (0..idle).map(|_| connect_with(&name, &busy)).collect();
+    let (req, mut resp) = ([0xA5u8; MSG], [0u8; MSG]);
+    for _ in 0..opts.warmup {
+        shell.request(&req, &mut resp).expect("request");
+    }
+    let cpu = CpuMeter::start(child.id());
+    let mut t = Timer::new(opts.rounds);
+    for _ in 0..opts.rounds {
+        let n = t.time(|| shell.request(&req, &mut resp).expect("request"));
+        debug_assert_eq!(n, MSG);
+    }
+    let run = t.finish(cpu.stop());
+    drop(others);
+    let _ = shell.request(b"quit", &mut resp);
+    child.wait().expect("daemon exits");
+    run
+}
+
 /// `ShellChannel::request_into_async` awaited on a current-thread tokio runtime ↔
 /// `DaemonChannel::run`, 64 bytes each way: the same daemon as [`venom`], the whole timed loop
 /// inside one task.
 pub(crate) fn venom_async(opts: &Opts, how: Wait) -> Run {
     let (daemon_spin, shell_spin) = venom_spins(how);
     let name = channel_name("rpc_async");
-    let mut child = spawn_role("venom-daemon", &[&name, &daemon_spin.to_string()]);
+    let mut child = spawn_role("venom-daemon", &[&name, &daemon_spin.to_string(), "4"]);
     let shell = connect_with(&name, &ShellOptions::new().spin(shell_spin));
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()

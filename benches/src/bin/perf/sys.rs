@@ -50,7 +50,7 @@ pub(crate) fn syscalls_per_op(scenario: &str, n: usize) -> crate::Syscalls {
 pub(crate) fn idle_daemon_cpu(window: Duration) -> f64 {
     let name = channel_name("idle");
     let spin = venom_channel::DEFAULT_SPIN.to_string();
-    let mut child = spawn_role("venom-daemon", &[&name, &spin]);
+    let mut child = spawn_role("venom-daemon", &[&name, &spin, "4"]);
     let shell = connect(&name);
     let mut resp = [0u8; MSG];
     shell.request(b"hello", &mut resp).expect("request");
