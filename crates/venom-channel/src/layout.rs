@@ -7,7 +7,7 @@
 //! queue    venom-mpsc: the command queue (cmd_slots slots of cmd_slot_size bytes)
 //! registry max_clients × 64 B: pid holding the entry (0 = free)
 //! summary  ⌈max_clients / 64⌉ × u64, rounded up to 64 B: bit `i % 64` of word `i / 64` set by
-//!          client `i` after it posts a request (see `receive`: the daemon looks at the cells
+//!          client entry `i` (from 4 on) after it posts a request (see `receive`: the daemon looks at the cells
 //!          whose bits it finds, not at every cell)
 //! cells    max_clients × request/reply cell (see `rpc`): that client's requests and replies
 //! ```

@@ -16,7 +16,7 @@ use venom_shm::sync::{AtomicU64, Ordering};
 use crate::error::{Error, Result};
 use crate::ids::{ClientId, RequestId};
 use crate::layout::StatsLine;
-use crate::views::Views;
+use crate::views::{DIRECT_CELLS, Views};
 
 /// Who sent a command, how long it is, and whether it awaits a reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,7 +192,8 @@ struct Cells {
     /// one only grows (shells raise the shared one when they connect).
     hwm: usize,
     /// Cells that may hold a request not yet taken: bits taken from the shared summary (a bit
-    /// per client, set by its shell after posting), cleared once the cell is seen idle.
+    /// per client, set by its shell after posting) and the first `DIRECT_CELLS` cells, cleared
+    /// once the cell is seen idle.
     maybe: Vec<u64>,
     /// Looks since the last scan of every cell (see [`FULL_SCAN_EVERY`]).
     looks: u32,
@@ -452,6 +453,10 @@ impl Cells {
         }
         self.harvest(views, hwm);
         let hwm = hwm.min(self.taken.len());
+        // The first cells are looked at on every look (their shells set no summary bit).
+        if let Some(first) = self.maybe.first_mut() {
+            *first |= (1u64 << hwm.min(DIRECT_CELLS)) - 1;
+        }
         let start = if self.next_cell < hwm {
             self.next_cell
         } else {

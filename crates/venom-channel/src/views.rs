@@ -13,6 +13,10 @@ use crate::layout::{
 use crate::registry::Registry;
 use crate::rpc::Cell;
 
+/// Client entries whose cells the daemon looks at directly on every look, without a summary
+/// bit (see [`Views::flag_request`]).
+pub(crate) const DIRECT_CELLS: usize = 4;
+
 /// The views of one mapped channel.
 ///
 /// They borrow the mapping with a `'static` lifetime, which is a promise this crate keeps: a
@@ -151,8 +155,13 @@ impl Views {
     }
 
     /// Flags client entry `entry`'s request cell in the summary (the shell, after posting a
-    /// request there), so the daemon looks at it.
+    /// request there), so the daemon looks at it. The first [`DIRECT_CELLS`] entries are not
+    /// flagged: the daemon looks at their cells on every look (no read-modify-write on a line
+    /// the daemon also writes, for the common channel with few shells).
     pub(crate) fn flag_request(&self, entry: usize) {
+        if entry < DIRECT_CELLS {
+            return;
+        }
         if let Some(word) = self.summary.get(entry / 64) {
             // SYNC POINT [S1]: after the request's Release store of its `seq`; pairs with the
             // daemon's Acquire swap in `receive::Cells::harvest` [S2], which then sees the

@@ -90,11 +90,20 @@ fn a_cleared_request_summary_delays_requests_but_loses_none() {
     let name = unique_name("hostile_summary");
     let _g = ShmGuard(format!("venom_{name}"));
     let busy = u32::MAX;
-    let d = DaemonChannel::create_with(&name, &ChannelOptions::new(config()).spin(busy)).unwrap();
-    let shell = ShellChannel::connect_with(&name, &ShellOptions::new().spin(busy)).unwrap();
+    let config = ChannelConfig {
+        max_clients: 64,
+        ..config()
+    };
+    let d = DaemonChannel::create_with(&name, &ChannelOptions::new(config).spin(busy)).unwrap();
+    // Clients 1..=4 are looked at directly; client 5 on has summary bits.
+    let mut shells: Vec<ShellChannel> = (0..5)
+        .map(|_| ShellChannel::connect_with(&name, &ShellOptions::new().spin(busy)).unwrap())
+        .collect();
+    let shell = shells.pop().unwrap();
+    assert_eq!(shell.client_id(), 5);
     let stop = d.stop_handle();
-    // The summary follows the registry (4 entries of 64 bytes).
-    let summary = word64(&d, 48).load(Ordering::Relaxed) as usize + 4 * 64;
+    // The summary follows the registry (64 entries of 64 bytes).
+    let summary = word64(&d, 48).load(Ordering::Relaxed) as usize + 64 * 64;
     let scribbling = AtomicBool::new(true);
     std::thread::scope(|s| {
         s.spawn(|| d.run(|_, req| req.to_vec()).unwrap());
