@@ -181,7 +181,11 @@ impl<'a> Plan<'a> {
             eprintln!("  run {} of {}", i + 1, opts.runs);
             for (c, (_, label, f)) in self.configs.iter_mut().enumerate() {
                 let run = f();
-                eprintln!("    {label}: p50 {:.0} ns, {:.0} /s", run.p50, run.rate);
+                if run.p50.is_finite() {
+                    eprintln!("    {label}: p50 {:.0} ns, {:.0} /s", run.p50, run.rate);
+                } else {
+                    eprintln!("    {label}: {:.0} /s", run.rate);
+                }
                 runs[c].push(run);
             }
         }
@@ -425,6 +429,17 @@ fn main() {
             "VenomMemory try_send_command → try_recv_command",
             || stream::venom_commands(o),
         );
+        for producers in [2u64, 4, 8] {
+            let label = format!(
+                "VenomMemory try_send_command from {producers} producer processes → try_recv_command"
+            );
+            plan.add(
+                o,
+                &format!("stream/producers-{producers}"),
+                &label,
+                move || stream::venom_producers(o, producers),
+            );
+        }
         plan.add(
             o,
             "stream/queue",

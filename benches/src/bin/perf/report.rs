@@ -138,6 +138,14 @@ fn targets(r: &Results) -> Vec<Target> {
             "ns",
         ),
         t(
+            "commands from 8 producer processes (all on one CPU)",
+            ("from 1 producer", rate(r, "stream/commands")),
+            rate(r, "stream/producers-8"),
+            false,
+            0.5,
+            "M/s",
+        ),
+        t(
             "Awaited request (tokio), busy-poll, p50",
             ("blocking request p50", p50(r, "rtt/venom-busy")),
             p50(r, "rtt/async-busy"),
@@ -293,10 +301,13 @@ const RTT_KEYS: [&str; 19] = [
     "rtt/pipe",
 ];
 
-const STREAM_KEYS: [&str; 7] = [
+const STREAM_KEYS: [&str; 10] = [
     "stream/spsc",
     "stream/spsc-batched",
     "stream/commands",
+    "stream/producers-2",
+    "stream/producers-4",
+    "stream/producers-8",
     "stream/queue",
     "stream/queue-batched",
     "stream/unix",

@@ -120,19 +120,28 @@ pub(crate) fn produce_queue(name: &str, n: u64) {
 
 /// `ShellChannel::try_send_command` → `DaemonChannel::try_recv_command`, one by one.
 pub(crate) fn venom_commands(opts: &Opts) -> Run {
+    venom_producers(opts, 1)
+}
+
+/// [`venom_commands`] from `producers` processes at once (each a shell sending its share of
+/// the messages; all pinned to CPU 1, so on two cores they take turns on one).
+pub(crate) fn venom_producers(opts: &Opts, producers: u64) -> Run {
     let name = channel_name("cmd");
     let d = DaemonChannel::create_with(
         &name,
         &ChannelOptions::new(ChannelConfig {
             data_size: 64,
             cmd_slots: QUEUE_SLOTS as usize,
-            max_clients: 4,
+            max_clients: 16,
         }),
     )
     .expect("create channel");
-    let n = opts.messages;
-    let mut child = spawn_role("produce-venom", &[&name, &n.to_string()]);
-    let cpu = CpuMeter::start(child.id());
+    let share = opts.messages / producers;
+    let n = share * producers;
+    let mut children: Vec<_> = (0..producers)
+        .map(|_| spawn_role("produce-venom", &[&name, &share.to_string()]))
+        .collect();
+    let cpu = CpuMeter::start(children[0].id());
     let mut buf = [0u8; MSG];
     let mut start = None;
     let mut i = 0;
@@ -147,7 +156,9 @@ pub(crate) fn venom_commands(opts: &Opts) -> Run {
     }
     let rate = n as f64 / start.unwrap().elapsed().as_secs_f64();
     let run = Run::rate(rate, cpu.stop());
-    child.wait().expect("producer exits");
+    for child in &mut children {
+        child.wait().expect("producer exits");
+    }
     run
 }
 
