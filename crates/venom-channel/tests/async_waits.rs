@@ -12,15 +12,11 @@ use venom_channel::{
 };
 use venom_shm::sync::{AtomicBool, Ordering};
 use venom_shm::testing::{
-    KillOnDrop, ShmGuard, announce_ready, arg_var, child_arg, child_role, spawn_self, spin_until,
-    unique_name,
+    KillOnDrop, ShmGuard, announce_ready, arg_var, child_arg, child_role, spawn_self, unique_name,
 };
 
-const WAIT: Duration = Duration::from_secs(30);
-
-fn guard(name: &str) -> ShmGuard {
-    ShmGuard(format!("venom_{name}"))
-}
+mod common;
+use common::{WAIT, connect_when_ready_with, guard};
 
 fn config() -> ChannelConfig {
     ChannelConfig {
@@ -28,15 +24,6 @@ fn config() -> ChannelConfig {
         cmd_slots: 64,
         max_clients: 16,
     }
-}
-
-fn connect_when_ready(name: &str, options: &ShellOptions) -> ShellChannel {
-    let mut shell = None;
-    assert!(spin_until(WAIT, || {
-        shell = ShellChannel::connect_with(name, options).ok();
-        shell.is_some()
-    }));
-    shell.unwrap()
 }
 
 /// The daemon of these tests (a child process, blocking API, sleeping when idle): echoes
@@ -273,7 +260,7 @@ fn a_dead_daemon_ends_awaited_requests_and_data_waits() {
 /// The shell of `an_async_daemon_on_a_minimal_executor_serves_a_shell_process`: commands
 /// `c0..c39`, then requests, awaited with pollster, then `quit`.
 fn run_pollster_shell() {
-    let shell = connect_when_ready(&child_arg("NAME"), &ShellOptions::new());
+    let shell = connect_when_ready_with(&child_arg("NAME"), &ShellOptions::new());
     pollster::block_on(async {
         let v = shell.wait_for_data_async(0).await.unwrap();
         assert_eq!(v, 1);

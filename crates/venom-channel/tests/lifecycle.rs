@@ -3,28 +3,13 @@
 //! check its own error), `max_clients` (`ChannelFull`, dead clients' entries reclaimed).
 
 use std::process::Stdio;
-use std::time::Duration;
 use venom_shm::sync::{AtomicU32, AtomicU64, Ordering};
 
 use venom_channel::{ChannelConfig, DaemonChannel, Error, ShellChannel};
-use venom_shm::testing::{
-    KillOnDrop, ShmGuard, arg_var, child_arg, child_role, spawn_self, spin_until, unique_name,
-};
+use venom_shm::testing::{KillOnDrop, arg_var, child_arg, child_role, spawn_self, unique_name};
 
-const WAIT: Duration = Duration::from_secs(30);
-
-fn guard(name: &str) -> ShmGuard {
-    ShmGuard(format!("venom_{name}"))
-}
-
-fn connect_when_ready(name: &str) -> ShellChannel {
-    let mut shell = None;
-    assert!(spin_until(WAIT, || {
-        shell = ShellChannel::connect(name).ok();
-        shell.is_some()
-    }));
-    shell.unwrap()
-}
+mod common;
+use common::{WAIT, connect_when_ready, guard};
 
 #[test]
 fn killed_daemon_disconnects_shells_and_its_name_is_reclaimed() {

@@ -11,24 +11,10 @@ use venom_channel::{
     ChannelConfig, ChannelOptions, ClientId, DaemonChannel, Error, RequestId, ShellChannel,
     ShellOptions,
 };
-use venom_shm::testing::{
-    KillOnDrop, ShmGuard, arg_var, child_arg, child_role, spawn_self, spin_until, unique_name,
-};
+use venom_shm::testing::{KillOnDrop, arg_var, child_arg, child_role, spawn_self, unique_name};
 
-const WAIT: Duration = Duration::from_secs(30);
-
-fn guard(name: &str) -> ShmGuard {
-    ShmGuard(format!("venom_{name}"))
-}
-
-fn connect_when_ready(name: &str, options: &ShellOptions) -> ShellChannel {
-    let mut shell = None;
-    assert!(spin_until(WAIT, || {
-        shell = ShellChannel::connect_with(name, options).ok();
-        shell.is_some()
-    }));
-    shell.unwrap()
-}
+mod common;
+use common::{WAIT, connect_when_ready_with, guard};
 
 fn config() -> ChannelConfig {
     ChannelConfig {
@@ -43,7 +29,7 @@ fn config() -> ChannelConfig {
 #[test]
 fn shells_in_processes_get_their_own_replies_after_their_commands() {
     if child_role().as_deref() == Some("shell") {
-        let shell = connect_when_ready(&child_arg("NAME"), &ShellOptions::new());
+        let shell = connect_when_ready_with(&child_arg("NAME"), &ShellOptions::new());
         let mut resp = [0u8; 64];
         for i in 0..300 {
             let cmd = format!("c{i}");
@@ -206,7 +192,7 @@ fn sleeping_daemon_in_another_process_is_woken_by_requests() {
         .env(arg_var("NAME"), &name),
     );
     // The shell sleeps at once too: both wake-up paths are used.
-    let shell = connect_when_ready(&name, &ShellOptions::new().spin(0));
+    let shell = connect_when_ready_with(&name, &ShellOptions::new().spin(0));
     let mut resp = [0u8; 8];
     for i in 0u32..200 {
         let req = i.to_le_bytes();

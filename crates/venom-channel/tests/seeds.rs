@@ -8,31 +8,14 @@
 
 use std::process::Stdio;
 use std::sync::Arc;
-use std::time::Duration;
 
 use venom_channel::{ChannelConfig, DaemonChannel, Error, ShellChannel};
 use venom_shm::testing::{
-    KillOnDrop, ShmGuard, arg_var, child_arg, child_role, spawn_self, spin_until, unique_name,
+    KillOnDrop, arg_var, child_arg, child_role, spawn_self, spin_until, unique_name,
 };
 
-const WAIT: Duration = Duration::from_secs(30);
-
-/// Connects once the daemon (another process) has created the channel.
-fn connect_when_ready(name: &str) -> ShellChannel {
-    let mut shell = None;
-    assert!(
-        spin_until(WAIT, || {
-            shell = ShellChannel::connect(name).ok();
-            shell.is_some()
-        }),
-        "daemon never came up"
-    );
-    shell.unwrap()
-}
-
-fn guard(name: &str) -> ShmGuard {
-    ShmGuard(format!("venom_{name}"))
-}
+mod common;
+use common::{WAIT, connect_when_ready, guard};
 
 /// README: "1. Server (Writer / Daemon)", verbatim but for the channel name and a `?`.
 fn readme_daemon(channel: &str) -> Result<(), Box<dyn std::error::Error>> {

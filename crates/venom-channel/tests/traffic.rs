@@ -8,15 +8,14 @@ use std::time::{Duration, Instant};
 
 use venom_channel::{ChannelConfig, ChannelOptions, DaemonChannel, Error, ShellChannel};
 use venom_shm::testing::{
-    KillOnDrop, ShmGuard, arg_var, child_arg, child_role, spawn_self, spin_until, unique_name,
+    KillOnDrop, arg_var, child_arg, child_role, spawn_self, spin_until, unique_name,
 };
+
+mod common;
+use common::guard;
 
 const WAIT: Duration = Duration::from_secs(60);
 const DATA: usize = 64 * 1024;
-
-fn guard(name: &str) -> ShmGuard {
-    ShmGuard(format!("venom_{name}"))
-}
 
 fn soak_secs() -> f64 {
     std::env::var("VENOM_SOAK_SECS")

@@ -15,11 +15,8 @@ use venom_shm::testing::{
     KillOnDrop, ShmGuard, arg_var, child_arg, child_role, spawn_self, spin_until, unique_name,
 };
 
-const WAIT: Duration = Duration::from_secs(30);
-
-fn guard(name: &str) -> ShmGuard {
-    ShmGuard(format!("venom_{name}"))
-}
+mod common;
+use common::{WAIT, connect_when_ready, guard};
 
 fn config() -> ChannelConfig {
     ChannelConfig {
@@ -27,15 +24,6 @@ fn config() -> ChannelConfig {
         cmd_slots: 8,
         max_clients: 4,
     }
-}
-
-fn connect_when_ready(name: &str) -> ShellChannel {
-    let mut shell = None;
-    assert!(spin_until(WAIT, || {
-        shell = ShellChannel::connect(name).ok();
-        shell.is_some()
-    }));
-    shell.unwrap()
 }
 
 fn invalid(result: Result<DaemonChannel, Error>, what: &str) {
