@@ -243,6 +243,46 @@ impl ChannelHeader {
         self.daemon_busy.store(u32::from(busy), r);
     }
 
+    /// The daemon's repair of its header: every field [`store_layout`](Self::store_layout) and
+    /// [`publish`](Self::publish) wrote (but `daemon_busy`, which has its own rule) written
+    /// again where it differs, so a scribbled magic, size, offset, state or daemon pid cannot
+    /// keep new shells out, or make live ones think the daemon gone, for longer than until the
+    /// daemon's next repair. Called by the daemon only (never after it closed the channel).
+    pub(crate) fn restamp(&self, layout: &Layout) {
+        let g = &layout.geometry;
+        let fix32 = |w: &AtomicU32, v: u32| {
+            if w.load(Ordering::Relaxed) != v {
+                w.store(v, Ordering::Relaxed);
+            }
+        };
+        let fix64 = |w: &AtomicU64, v: u64| {
+            if w.load(Ordering::Relaxed) != v {
+                w.store(v, Ordering::Relaxed);
+            }
+        };
+        fix32(&self.daemon_pid, wait::current_pid());
+        fix64(&self.daemon_start, wait::current_start_time());
+        fix32(&self.layout_version, LAYOUT_VERSION);
+        fix32(&self.abi, ABI_MARKER);
+        fix32(&self.max_clients, g.max_clients);
+        fix64(&self.total_size, layout.total as u64);
+        fix64(&self.data_offset, layout.data_offset as u64);
+        fix64(&self.queue_offset, layout.queue_offset as u64);
+        fix64(&self.registry_offset, layout.registry_offset as u64);
+        fix64(&self.cell_offset, layout.cell_offset as u64);
+        fix64(&self.data_size, g.data_size as u64);
+        fix64(&self.cell_stride, layout.cell_stride as u64);
+        fix32(&self.response_size, g.response_size as u32);
+        fix32(&self.data_slots, g.data_slots);
+        fix32(&self.cmd_slots, g.cmd_slots);
+        fix32(&self.cmd_slot_size, g.cmd_slot_size);
+        fix32(&self.state, STATE_READY);
+        if self.magic.load(Ordering::Relaxed) != MAGIC {
+            // SYNC POINT [H1]: as `publish`.
+            self.magic.store(MAGIC, Ordering::Release);
+        }
+    }
+
     /// Marks the channel ready and publishes the magic: everything stored before is visible to
     /// an opener that sees the magic.
     pub(crate) fn publish(&self) {

@@ -237,8 +237,9 @@ impl Receiver {
     /// any process, so a forged value may cost a request at most one nap, never its service.
     pub(crate) fn wait(&mut self, views: &Views, timeout: Option<Duration>) {
         // The daemon sleeps now: say so, whatever a scribbler wrote (a daemon that busy-polls
-        // never gets here).
+        // never gets here), and repair the headers.
         views.header.set_daemon_busy(false);
+        views.restamp();
         let nap = timeout.map_or(MAX_NAP, |t| t.min(MAX_NAP));
         let Self {
             consumer, cells, ..
@@ -256,6 +257,7 @@ impl Receiver {
         views: &Views,
     ) -> venom_mpsc::Result<venom_mpsc::Wake<'static>> {
         views.header.set_daemon_busy(false);
+        views.restamp();
         let Self {
             consumer, cells, ..
         } = self;
@@ -449,6 +451,7 @@ impl Cells {
     fn find_pending(&mut self, views: &Views, hwm: usize) -> Option<Pending> {
         self.looks = self.looks.wrapping_add(1);
         if self.looks.is_multiple_of(FULL_SCAN_EVERY) {
+            views.restamp();
             return first_pending(views, &self.taken, self.next_cell, hwm);
         }
         self.harvest(views, hwm);

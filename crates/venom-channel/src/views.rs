@@ -32,6 +32,8 @@ pub(crate) struct Views {
     pub(crate) cells: Vec<Cell<'static>>,
     /// The pending-request summary: bit `i % 64` of word `i / 64` for client entry `i`.
     pub(crate) summary: &'static [AtomicU64],
+    /// Where everything is (validated).
+    pub(crate) layout: Layout,
 }
 
 /// The address `offset` bytes into `region`.
@@ -88,6 +90,7 @@ impl Views {
             registry,
             cells,
             summary,
+            layout,
         })
     }
 
@@ -146,12 +149,21 @@ impl Views {
             registry,
             cells,
             summary,
+            layout,
         })
     }
 
     /// Whether the daemon has closed the channel or died.
     pub(crate) fn disconnected(&self) -> bool {
         self.header.disconnected()
+    }
+
+    /// The daemon's repair of every fixed header field (channel, data, queue) a scribbler may
+    /// have changed: see [`ChannelHeader::restamp`].
+    pub(crate) fn restamp(&self) {
+        self.header.restamp(&self.layout);
+        self.data.restamp();
+        self.queue.restamp();
     }
 
     /// Flags client entry `entry`'s request cell in the summary (the shell, after posting a

@@ -121,6 +121,41 @@ fn a_cleared_request_summary_delays_requests_but_loses_none() {
     });
 }
 
+/// The fixed header fields (the channel's magic and daemon pid, the data's and the queue's
+/// magic) scribbled: new shells are kept out and live ones see the daemon as gone, until the
+/// daemon's next repair (before every nap): then both work again.
+#[test]
+fn scribbled_fixed_headers_are_repaired_by_the_daemon() {
+    let name = unique_name("hostile_restamp");
+    let _g = ShmGuard(format!("venom_{name}"));
+    let d = DaemonChannel::create_with(&name, &ChannelOptions::new(config()).spin(0)).unwrap();
+    let shell = ShellChannel::connect(&name).unwrap();
+    let stop = d.stop_handle();
+    let idle = AtomicBool::new(true);
+    let (data, queue) = (
+        word64(&d, 32).load(Ordering::Relaxed) as usize,
+        word64(&d, 40).load(Ordering::Relaxed) as usize,
+    );
+    std::thread::scope(|s| {
+        s.spawn(|| d.run(|_, req| req.to_vec()).unwrap());
+        let _finish = Finish(&stop, &idle);
+        for offset in [0, 16, data, queue] {
+            word32(&d, offset).store(0, Ordering::Relaxed);
+        }
+        let mut newcomer = None;
+        assert!(spin_until(WAIT, || {
+            newcomer = ShellChannel::connect(&name).ok();
+            newcomer.is_some()
+        }));
+        let mut resp = [0u8; 8];
+        for s in [&shell, newcomer.as_ref().unwrap()] {
+            assert!(spin_until(WAIT, || s
+                .request_timeout(b"hi", &mut resp, WAIT)
+                .is_ok()));
+        }
+    });
+}
+
 #[test]
 fn a_shell_replacing_its_request_nonstop_cannot_starve_another() {
     let name = unique_name("hostile_livelock");

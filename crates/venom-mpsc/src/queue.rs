@@ -246,6 +246,27 @@ impl<'a> Queue<'a> {
         }
     }
 
+    /// Writes the header's fixed fields (magic, version, geometry) again from this view's own
+    /// copy, where they differ. Views already made keep their copy, but a scribbled header
+    /// keeps every later [`from_raw`](Self::from_raw) — every new producer — out for good:
+    /// the queue's owner calls this now and then to repair it.
+    #[cfg(not(loom))]
+    pub fn restamp(&self) {
+        let g = &self.header.geometry;
+        let fix = |word: &crate::sync::AtomicU32, value: u32| {
+            if word.load(Ordering::Relaxed) != value {
+                word.store(value, Ordering::Relaxed);
+            }
+        };
+        fix(&g.layout_version, LAYOUT_VERSION);
+        fix(&g.capacity, self.shape.capacity);
+        fix(&g.slot_size, self.shape.slot_size as u32);
+        if g.magic.load(Ordering::Relaxed) != MAGIC {
+            // SYNC POINT: as `init`'s Release store of the magic (publishes the fields above).
+            g.magic.store(MAGIC, Ordering::Release);
+        }
+    }
+
     /// Number of slots.
     pub fn capacity(&self) -> u32 {
         self.shape.capacity

@@ -451,6 +451,29 @@ impl<'a> Seqlock<'a> {
         }
     }
 
+    /// Writes the header's fixed fields (magic, version, slot count, capacity) again from this
+    /// view's own copy, where they differ: a scribbled header keeps every later
+    /// [`from_raw`](Self::from_raw) out for good, so the seqlock's owner calls this now and
+    /// then to repair it.
+    #[cfg(not(loom))]
+    pub fn restamp(&self) {
+        let g = &self.header.geometry;
+        if g.layout_version.load(Ordering::Relaxed) != LAYOUT_VERSION {
+            g.layout_version.store(LAYOUT_VERSION, Ordering::Relaxed);
+        }
+        if g.slot_count.load(Ordering::Relaxed) != self.shape.slots {
+            g.slot_count.store(self.shape.slots, Ordering::Relaxed);
+        }
+        if g.capacity.load(Ordering::Relaxed) != self.shape.capacity as u64 {
+            g.capacity
+                .store(self.shape.capacity as u64, Ordering::Relaxed);
+        }
+        if g.magic.load(Ordering::Relaxed) != MAGIC {
+            // SYNC POINT: as `init`'s Release store of the magic (publishes the fields above).
+            g.magic.store(MAGIC, Ordering::Release);
+        }
+    }
+
     /// Wakes every reader sleeping in [`wait_for_change`](Self::wait_for_change) without
     /// writing (their wait returns only when the version changed or it times out, so this is
     /// for callers that also watch a flag of their own, such as a channel's closed state).
