@@ -174,8 +174,8 @@ fn daemon(name: &str) {
 
 /// A well-behaved shell: numbered commands, a request every 8 commands, a data read each
 /// round, for `secs`; reconnects when its daemon dies. Prints a summary line; exits 1 on a
-/// violation. `stopped`: how long the parent keeps this process SIGSTOPped (a call it was
-/// stopped in may take that much longer).
+/// violation. `stopped`: how long the parent keeps shell 1 SIGSTOPped (a call may take that
+/// much longer).
 fn shell(name: &str, id: u32, secs: u64, stopped: Duration) {
     let connect = || {
         let mut last_error = String::new();
