@@ -367,9 +367,25 @@ impl<'a> Consumer<'a> {
                     // started" would pull the producers' hottest cache line over on every
                     // poll, so look only after many polls found this slot free.
                     self.free_polls = self.free_polls.wrapping_add(1);
-                    if !self.free_polls.is_multiple_of(TAIL_CHECK_EVERY)
-                        || q.header.tail.tail.load(Ordering::Relaxed) <= pos
-                    {
+                    if !self.free_polls.is_multiple_of(TAIL_CHECK_EVERY) {
+                        return Ok(Next::Empty);
+                    }
+                    let tail_word = &q.header.tail.tail;
+                    let tail = tail_word.load(Ordering::Relaxed);
+                    if tail.wrapping_sub(pos) > u64::from(q.shape.capacity) {
+                        // A tail behind the head or more than a queue ahead was scribbled (no
+                        // producer moves it there), and would keep every producer out: bring
+                        // it back to the head. A real claim cannot race this: claims start
+                        // from an in-range tail.
+                        if tail_word
+                            .compare_exchange(tail, pos, Ordering::Relaxed, Ordering::Relaxed)
+                            .is_ok()
+                        {
+                            self.corrupt += 1;
+                        }
+                        return Ok(Next::Empty);
+                    }
+                    if tail == pos {
                         return Ok(Next::Empty);
                     }
                     // Claimed but not started: void the claim if it stays so.

@@ -221,3 +221,31 @@ fn a_registered_sleeper_is_announced_until_dropped() {
     producer.try_send(b"two").unwrap();
     assert_eq!(word.load(Ordering::Relaxed), rung, "nobody sleeps: no ring");
 }
+
+/// A tail scribbled behind the head, or more than a queue ahead, while the queue is empty:
+/// producers are kept out (their claim never settles) until the consumer's next looks bring
+/// the tail back to the head. Found by `examples/chaos.rs`.
+#[test]
+fn an_out_of_range_tail_of_an_empty_queue_is_brought_back() {
+    let config = Config::new(4, 64);
+    let m = Mem::new(config.region_size().unwrap());
+    let q = m.init(config);
+    let mut consumer = q.consumer().unwrap();
+    let producer = q.producer(1);
+    let mut buf = [0u8; 8];
+    for _ in 0..6 {
+        producer.try_send(b"x").unwrap();
+        assert!(consumer.try_recv(&mut buf).unwrap().is_some());
+    }
+    for forged in [0u64, 6 + 1000] {
+        m.word(TAIL).store(forged, Ordering::Relaxed);
+        assert!(producer.try_send(b"lost").is_err());
+        for _ in 0..64 {
+            assert_eq!(consumer.try_recv(&mut buf), Ok(None));
+        }
+        producer.try_send(b"back").unwrap();
+        let got = consumer.try_recv(&mut buf).unwrap().expect("delivered");
+        assert_eq!(&buf[..got.len], b"back");
+    }
+    assert_eq!(consumer.corrupt(), 2);
+}
