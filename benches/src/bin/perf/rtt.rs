@@ -297,10 +297,24 @@ pub(crate) fn connect_with(name: &str, options: &ShellOptions) -> ShellChannel {
 
 /// `ShellChannel::request` ↔ `DaemonChannel::run`, 64 bytes each way.
 pub(crate) fn venom(opts: &Opts, how: Wait) -> Run {
+    venom_among(opts, how, 0)
+}
+
+/// [`venom`], busy-poll, with `idle` other shells connected (this process holds them, sending
+/// nothing): what a request costs as the number of connected shells grows.
+pub(crate) fn venom_idle(opts: &Opts, idle: u32) -> Run {
+    venom_among(opts, Wait::Busy, idle)
+}
+
+/// [`venom`] with `idle` other shells connected.
+fn venom_among(opts: &Opts, how: Wait, idle: u32) -> Run {
     let (daemon_spin, shell_spin) = venom_spins(how);
     let name = channel_name("rpc");
-    let mut child = spawn_role("venom-daemon", &[&name, &daemon_spin.to_string(), "4"]);
-    let shell = connect_with(&name, &ShellOptions::new().spin(shell_spin));
+    let max = (idle + 1).max(4).to_string();
+    let mut child = spawn_role("venom-daemon", &[&name, &daemon_spin.to_string(), &max]);
+    let options = ShellOptions::new().spin(shell_spin);
+    let shell = connect_with(&name, &options);
+    let others: Vec<ShellChannel> = (0..idle).map(|_| connect_with(&name, &options)).collect();
     let (req, mut resp) = ([0xA5u8; MSG], [0u8; MSG]);
     for _ in 0..opts.warmup {
         shell.request(&req, &mut resp).expect("request");
@@ -312,32 +326,6 @@ pub(crate) fn venom(opts: &Opts, how: Wait) -> Run {
         if gap {
             spin_for(ASLEEP_GAP);
         }
-        let n = t.time(|| shell.request(&req, &mut resp).expect("request"));
-        debug_assert_eq!(n, MSG);
-    }
-    let run = t.finish(cpu.stop());
-    let _ = shell.request(b"quit", &mut resp);
-    child.wait().expect("daemon exits");
-    run
-}
-
-/// `ShellChannel::request` ↔ `DaemonChannel::run`, busy-poll, 64 bytes each way, with `idle`
-/// other shells connected (this process holds them, sending nothing): what a request costs
-/// as the number of connected shells grows.
-pub(crate) fn venom_idle(opts: &Opts, idle: u32) -> Run {
-    let name = channel_name("rpc_idle");
-    let max = (idle + 1).to_string();
-    let mut child = spawn_role("venom-daemon", &[&name, &u32::MAX.to_string(), &max]);
-    let busy = ShellOptions::new().spin(u32::MAX);
-    let shell = connect_with(&name, &busy);
-    let others: Vec<ShellChannel> = (0..idle).map(|_| connect_with(&name, &busy)).collect();
-    let (req, mut resp) = ([0xA5u8; MSG], [0u8; MSG]);
-    for _ in 0..opts.warmup {
-        shell.request(&req, &mut resp).expect("request");
-    }
-    let cpu = CpuMeter::start(child.id());
-    let mut t = Timer::new(opts.rounds);
-    for _ in 0..opts.rounds {
         let n = t.time(|| shell.request(&req, &mut resp).expect("request"));
         debug_assert_eq!(n, MSG);
     }
