@@ -303,6 +303,35 @@ impl DaemonChannel {
             .next(&inner.views, &inner.ledger, &mut Dest::InPlace, f)
     }
 
+    /// One receive attempt: `Ok(None)` if nothing came. `BufferTooSmall` is returned (the
+    /// message stays); other errors (a corrupt message, dropped) are returned unless
+    /// `stoppable` (a serve loop goes on).
+    fn receive_once<R>(
+        &self,
+        rx: &mut ReceiverGuard<'_>,
+        dest: &mut Dest<'_>,
+        stoppable: bool,
+        f: impl FnOnce(&CommandView<'_, '_, '_>, Command) -> R,
+    ) -> Result<Option<R>> {
+        let inner = &*self.inner;
+        match rx.guard.next(&inner.views, &inner.ledger, dest, f) {
+            Ok(got) => Ok(got),
+            Err(e @ Error::BufferTooSmall { .. }) => Err(e),
+            Err(e) if !stoppable => Err(e),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// Whether a [`StopHandle`] was used since the last look (and forgets it).
+    pub(crate) fn take_stop(&self) -> bool {
+        // SYNC POINT [T2]: pairs with `StopHandle::stop`'s Release store [T1].
+        let stop = self.inner.stop.load(Ordering::Acquire);
+        if stop {
+            self.inner.stop.store(false, Ordering::Relaxed);
+        }
+        stop
+    }
+
     /// Polls the receiver (spin budget), then sleeps on the doorbell, until a message comes,
     /// `timeout` passes (`None`: no limit) or, if `stoppable`, a [`StopHandle`] is used:
     /// `Ok(None)` for the last two. Corrupt messages are dropped and, unless `stoppable`,
@@ -326,17 +355,11 @@ impl DaemonChannel {
         let mut deadline = None;
         let mut spins = 0u32;
         loop {
-            // SYNC POINT [T2]: pairs with `StopHandle::stop`'s Release store [T1].
-            if stoppable && inner.stop.load(Ordering::Acquire) {
-                inner.stop.store(false, Ordering::Relaxed);
+            if stoppable && self.take_stop() {
                 return Ok(None);
             }
-            match rx.guard.next(views, &inner.ledger, dest, &mut f) {
-                Ok(Some(out)) => return Ok(Some(out)),
-                Ok(None) => {}
-                Err(e @ Error::BufferTooSmall { .. }) => return Err(e),
-                Err(e) if !stoppable => return Err(e),
-                Err(_) => {}
+            if let Some(out) = self.receive_once(rx, dest, stoppable, &mut f)? {
+                return Ok(Some(out));
             }
             if spins < spin || spin == u32::MAX {
                 spins = spins.saturating_add(1);
@@ -463,30 +486,11 @@ impl DaemonChannel {
 /// within each step (never across an `.await`).
 #[cfg(feature = "async")]
 impl DaemonChannel {
-    /// One non-blocking receive into `buf` (`Ok(None)`: nothing); corrupt messages are dropped
-    /// and, unless `stoppable`, reported.
+    /// One non-blocking receive into `buf` (`Ok(None)`: nothing); see
+    /// [`receive_once`](Self::receive_once).
     pub(crate) fn try_next(&self, buf: &mut [u8], stoppable: bool) -> Result<Option<Command>> {
-        let inner = &*self.inner;
         let mut rx = self.receiver();
-        match rx
-            .guard
-            .next(&inner.views, &inner.ledger, &mut Dest::Copy(buf), |_, c| c)
-        {
-            Ok(got) => Ok(got),
-            Err(e @ Error::BufferTooSmall { .. }) => Err(e),
-            Err(e) if !stoppable => Err(e),
-            Err(_) => Ok(None),
-        }
-    }
-
-    /// Whether a [`StopHandle`] was used since the last look (and forgets it).
-    pub(crate) fn take_stop(&self) -> bool {
-        // SYNC POINT [T2]: pairs with `StopHandle::stop`'s Release store [T1].
-        let stop = self.inner.stop.load(Ordering::Acquire);
-        if stop {
-            self.inner.stop.store(false, Ordering::Relaxed);
-        }
-        stop
+        self.receive_once(&mut rx, &mut Dest::Copy(buf), stoppable, |_, c| c)
     }
 
     /// The spin budget of blocking receives.

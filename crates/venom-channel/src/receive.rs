@@ -236,10 +236,7 @@ impl Receiver {
     /// rings (`daemon_busy`, the doorbell's `sleeping`) and the high-water mark are writable by
     /// any process, so a forged value may cost a request at most one nap, never its service.
     pub(crate) fn wait(&mut self, views: &Views, timeout: Option<Duration>) {
-        // The daemon sleeps now: say so, whatever a scribbler wrote (a daemon that busy-polls
-        // never gets here), and repair the headers.
-        views.header.set_daemon_busy(false);
-        views.restamp();
+        about_to_sleep(views);
         let nap = timeout.map_or(MAX_NAP, |t| t.min(MAX_NAP));
         let Self {
             consumer, cells, ..
@@ -256,8 +253,7 @@ impl Receiver {
         &mut self,
         views: &Views,
     ) -> venom_mpsc::Result<venom_mpsc::Wake<'static>> {
-        views.header.set_daemon_busy(false);
-        views.restamp();
+        about_to_sleep(views);
         let Self {
             consumer, cells, ..
         } = self;
@@ -339,6 +335,13 @@ impl Receiver {
         }
         Ok(None)
     }
+}
+
+/// The daemon sleeps now: say so, whatever a scribbler wrote (a daemon that busy-polls never
+/// gets here), and repair the headers.
+fn about_to_sleep(views: &Views) {
+    views.header.set_daemon_busy(false);
+    views.restamp();
 }
 
 /// Checks a queued message against `dest` and copies it there: `Ok(None)` if it was dropped
