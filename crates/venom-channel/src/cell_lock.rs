@@ -11,12 +11,11 @@
 //! `waiters` before notifying — so it either finds the waiter registered, or the waiter, whose
 //! swap came after the release, found the word free.
 
-use std::sync::{Condvar, Mutex, MutexGuard};
 use std::task::Waker;
 #[cfg(feature = "async")]
 use std::task::{Context, Poll};
 
-use venom_shm::sync::{AtomicBool, AtomicU32, Ordering};
+use venom_shm::sync::{AtomicBool, AtomicU32, Condvar, Mutex, MutexGuard, Ordering};
 
 const FREE: u32 = 0;
 const HELD: u32 = 1;
@@ -49,8 +48,8 @@ impl CellLock {
     }
 
     fn try_take(&self, from: u32, to: u32) -> bool {
-        // SYNC POINT: Acquire pairs with the Release of `CellGuard::drop`: the holder sees its
-        // predecessor's `seq` and `pending`.
+        // SYNC POINT [L1]: Acquire pairs with the Release of `CellGuard::drop` [L3]: the holder
+        // sees its predecessor's `seq` and `pending`.
         self.state
             .compare_exchange(from, to, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
@@ -91,7 +90,7 @@ impl CellLock {
     /// A waiter's attempt (the caller holds `waiters`): marks the lock `CONTENDED` whoever holds
     /// it, so its release notifies; `true` if it was free, and is now this caller's.
     fn take_contended(&self) -> bool {
-        // SYNC POINT: Acquire pairs with the Release of `CellGuard::drop`, as in `try_take`.
+        // SYNC POINT [L2]: Acquire pairs with the Release of `CellGuard::drop` [L3], as [L1].
         self.state.swap(CONTENDED, Ordering::Acquire) == FREE
     }
 }
@@ -123,7 +122,8 @@ impl CellGuard<'_> {
 impl Drop for CellGuard<'_> {
     fn drop(&mut self) {
         let lock = self.lock;
-        // SYNC POINT: Release pairs with the Acquire of `try_take`.
+        // SYNC POINT [L3]: Release pairs with the Acquire of `try_take` [L1] and of
+        // `take_contended` [L2].
         if lock.state.swap(FREE, Ordering::Release) == CONTENDED {
             let wakers = std::mem::take(&mut *lock.waiters());
             lock.freed.notify_all();

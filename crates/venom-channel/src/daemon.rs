@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
-use venom_shm::sync::{AtomicBool, Ordering};
+use venom_shm::sync::Ordering;
 use venom_shm::wait::Deadline;
 use venom_shm::{CreateOptions, ShmRegion};
 
@@ -33,7 +33,7 @@ struct Inner {
     writer: Mutex<venom_seqlock::Writer<'static>>,
     ledger: Ledger,
     views: Views,
-    stop: AtomicBool,
+    stop: crate::stop::StopFlag,
     spin: u32,
     name: String,
     /// Held for its mapping, which the views point into (shared with the async reactor while
@@ -69,8 +69,7 @@ impl StopHandle {
     /// Makes `run` return after the command it is handling, waking it if it sleeps.
     pub fn stop(&self) {
         if let Some(inner) = self.inner.upgrade() {
-            // SYNC POINT [T1]: pairs with `run`'s Acquire load of the flag [T2].
-            inner.stop.store(true, Ordering::Release);
+            inner.stop.raise();
             inner.views.queue.ring();
         }
     }
@@ -142,7 +141,7 @@ impl DaemonChannel {
                 writer,
                 ledger: Ledger::new(&views),
                 views,
-                stop: AtomicBool::new(false),
+                stop: crate::stop::StopFlag::default(),
                 spin: options.spin,
                 name: name.to_owned(),
                 region: Arc::new(region),
@@ -324,12 +323,7 @@ impl DaemonChannel {
 
     /// Whether a [`StopHandle`] was used since the last look (and forgets it).
     pub(crate) fn take_stop(&self) -> bool {
-        // SYNC POINT [T2]: pairs with `StopHandle::stop`'s Release store [T1].
-        let stop = self.inner.stop.load(Ordering::Acquire);
-        if stop {
-            self.inner.stop.store(false, Ordering::Relaxed);
-        }
-        stop
+        self.inner.stop.take()
     }
 
     /// Polls the receiver (spin budget), then sleeps on the doorbell, until a message comes,
@@ -392,8 +386,10 @@ impl DaemonChannel {
         let cell = inner.views.cells.get(entry).ok_or(Error::UnknownClient {
             client_id: client_id.get(),
         })?;
-        if let Some(shell_busy) = inner.ledger.settle(entry, request_id.get()) {
-            cell.write_reply(request_id.get(), bytes, shell_busy);
+        let seq = request_id.get();
+        if inner.ledger.settle(entry, seq, |busy| {
+            cell.write_reply(seq, bytes, busy);
+        }) {
             inner.ledger.requests.fetch_add(1, Ordering::Relaxed);
         }
         Ok(())

@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use venom_shm::sync::{AtomicU32, Ordering, fence};
-use venom_shm::wait::Deadline;
 use venom_shm::{Access, OpenOptions, ShmRegion};
 
 use crate::error::{Error, Result};
@@ -63,11 +62,34 @@ pub(crate) fn reclaim_if_dead(
 /// How long an opener waits for a creator that is still initialising.
 const INIT_WAIT: Duration = Duration::from_millis(500);
 
+/// Publishes a freshly initialised header: stores `value` in its `magic` last.
+///
+/// SYNC POINT [H1]: the `Release` store publishes every header field and sub-structure the
+/// creator initialised before (channels: `ChannelHeader::publish` and the daemon's repair,
+/// `restamp`; shared values: `SharedBytes::create`) to an opener that sees the magic in
+/// [`look_magic`] [H2]. Modelled by `tests/loom_channel.rs::create_then_connect`.
+pub(crate) fn publish_magic(magic: &AtomicU32, value: u32) {
+    magic.store(value, Ordering::Release);
+}
+
+/// One look at a header's magic (0: not published yet).
+///
+/// SYNC POINT [H2]: with the fence, pairs with the creator's `Release` store in
+/// [`publish_magic`] [H1]: an opener that sees the magic sees every field stored before it. A
+/// `Relaxed` load and a fence rather than an `Acquire` load: read-only mappings (`venom
+/// inspect`) are only guaranteed `Relaxed` loads.
+pub(crate) fn look_magic(magic: &AtomicU32) -> u32 {
+    let found = magic.load(Ordering::Relaxed);
+    fence(Ordering::Acquire);
+    found
+}
+
 /// Waits up to [`INIT_WAIT`] for `magic` to be set, then requires `want_magic` and a layout
 /// version of `want_version`.
 ///
 /// # Errors
 /// [`Error::NotInitialized`] (still zero), [`Error::BadMagic`], [`Error::IncompatibleVersion`].
+#[cfg(not(loom))]
 pub(crate) fn await_header(
     name: &str,
     magic: &AtomicU32,
@@ -75,21 +97,31 @@ pub(crate) fn await_header(
     version: &AtomicU32,
     want_version: u32,
 ) -> Result<()> {
-    let deadline = Deadline::after(Some(INIT_WAIT));
+    let deadline = venom_shm::wait::Deadline::after(Some(INIT_WAIT));
     let found = loop {
-        // SYNC POINT [H2]: with the fence, pairs with the creator's Release store of the magic,
-        // made after every other field ([H1] for channels, [V1] for shared values). A Relaxed
-        // load and a fence rather than an Acquire load: read-only mappings (`venom inspect`)
-        // are only guaranteed Relaxed loads.
-        let found = magic.load(Ordering::Relaxed);
-        fence(Ordering::Acquire);
+        let found = look_magic(magic);
         if found != 0 || deadline.expired() {
             break found;
         }
         // Polling a process that is initialising a region: a short nap, not synchronisation
-        // (the Acquire above is).
+        // (the Acquire in `look_magic` is).
         std::thread::sleep(Duration::from_millis(1));
     };
+    check_header(name, found, want_magic, version, want_version)
+}
+
+/// Checks a header whose magic was `found` by [`look_magic`]: the magic and the layout version.
+///
+/// # Errors
+/// [`Error::NotInitialized`] (`found` is zero), [`Error::BadMagic`],
+/// [`Error::IncompatibleVersion`].
+pub(crate) fn check_header(
+    name: &str,
+    found: u32,
+    want_magic: u32,
+    version: &AtomicU32,
+    want_version: u32,
+) -> Result<()> {
     if found == 0 {
         return Err(Error::NotInitialized {
             name: name.to_owned(),

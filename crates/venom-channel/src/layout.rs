@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 /// "VNOM".
 pub const MAGIC: u32 = 0x564E_4F4D;
 /// Version of the channel layout.
-pub const LAYOUT_VERSION: u32 = 4;
+pub const LAYOUT_VERSION: u32 = 5;
 /// Pointer width and byte order of this build: `0x0102_03ww` in native byte order, `ww` the
 /// pointer width in bytes. A process of another byte order reads it reversed.
 pub const ABI_MARKER: u32 = 0x0102_0300 | (core::mem::size_of::<usize>() as u32);
@@ -46,7 +46,7 @@ pub(crate) const STATE_CLOSED: u32 = 2;
 
 /// The channel header.
 #[repr(C, align(64))]
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct ChannelHeader {
     pub(crate) magic: AtomicU32,
     pub(crate) layout_version: AtomicU32,
@@ -74,6 +74,8 @@ pub(crate) struct ChannelHeader {
     pub(crate) daemon_start: AtomicU64,
 }
 
+// Under loom the atomics are loom's (larger) objects, never laid over a region.
+#[cfg(not(loom))]
 const _: () = {
     use core::mem::{offset_of, size_of};
     assert!(size_of::<ChannelHeader>() == HEADER_SIZE);
@@ -103,7 +105,7 @@ const _: () = {
 /// The daemon's counters, in the line after the header: written by the daemon alone, read by
 /// anyone (a hostile write only falsifies statistics).
 #[repr(C, align(64))]
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct StatsLine {
     /// Values published.
     pub(crate) writes: AtomicU64,
@@ -117,11 +119,12 @@ pub(crate) struct StatsLine {
     pub(crate) abandoned: AtomicU64,
 }
 
+#[cfg(not(loom))]
 const _: () = assert!(core::mem::size_of::<StatsLine>() == STATS_SIZE);
 
 /// One client-registry entry.
 #[repr(C, align(64))]
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct RegistryEntry {
     /// Pid of the shell holding the entry, 0 if free.
     pub(crate) pid: AtomicU32,
@@ -278,8 +281,7 @@ impl ChannelHeader {
         fix32(&self.cmd_slot_size, g.cmd_slot_size);
         fix32(&self.state, STATE_READY);
         if self.magic.load(Ordering::Relaxed) != MAGIC {
-            // SYNC POINT [H1]: as `publish`.
-            self.magic.store(MAGIC, Ordering::Release);
+            crate::init::publish_magic(&self.magic, MAGIC);
         }
     }
 
@@ -287,9 +289,7 @@ impl ChannelHeader {
     /// an opener that sees the magic.
     pub(crate) fn publish(&self) {
         self.state.store(STATE_READY, Ordering::Relaxed);
-        // SYNC POINT [H1]: publishes every header field and sub-structure initialised before
-        // to an opener's Acquire load of the magic in `init::await_header` [H2].
-        self.magic.store(MAGIC, Ordering::Release);
+        crate::init::publish_magic(&self.magic, MAGIC);
     }
 
     /// Reads the sizes and re-derives the layout, requiring every stored offset to match it

@@ -60,37 +60,59 @@
 //! [`DaemonChannel::try_recv_command`] drops a command longer than the buffer and counts it
 //! in [`Stats::dropped`].
 
-#[cfg(feature = "async")]
+#![cfg_attr(loom, allow(dead_code))]
+
+// Under `--cfg loom` only the modules that hold the channel's own protocols are compiled (the
+// rest maps regions and runs the primitives over raw memory); `model` exposes them to
+// `tests/loom_channel.rs`.
+#[cfg(all(feature = "async", not(loom)))]
 pub mod asynchronous;
 mod cell_lock;
 mod config;
+#[cfg(not(loom))]
 mod daemon;
 mod error;
 mod ids;
 mod init;
+#[cfg(not(loom))]
 pub mod inspect;
 mod layout;
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod model;
+#[cfg(not(loom))]
 mod receive;
 mod registry;
 mod rpc;
+#[cfg(not(loom))]
 mod shared_bytes;
+#[cfg(not(loom))]
 mod shared_memory;
+#[cfg(not(loom))]
 mod shell;
+mod stop;
+mod summary;
+#[cfg(not(loom))]
 mod views;
 
 pub use config::{
     ChannelConfig, ChannelOptions, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SPIN, MAX_CLIENTS,
     ShellOptions, Trust,
 };
+#[cfg(not(loom))]
 pub use daemon::{DaemonChannel, Stats, StopHandle};
 pub use error::{Error, ErrorKind, Result};
 pub use ids::{ClientId, RequestId};
 pub use layout::{ABI_MARKER, HEADER_SIZE, LAYOUT_VERSION, MAGIC};
+#[cfg(not(loom))]
 pub use receive::{Command, CommandView};
+#[cfg(not(loom))]
 pub use shared_bytes::{
     DEFAULT_WRITE_TIMEOUT, MAX_ALIGN, MAX_TAG_LEN, SharedBytes, SharedMemoryOptions,
 };
+#[cfg(not(loom))]
 pub use shared_memory::SharedMemory;
+#[cfg(not(loom))]
 pub use shell::ShellChannel;
 pub use venom_seqlock::Snapshot;
 
@@ -99,7 +121,7 @@ pub use venom_seqlock::Snapshot;
 #[doc = include_str!("../../../docs/USAGE.md")]
 pub struct UsageGuide;
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
 

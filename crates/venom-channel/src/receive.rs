@@ -16,6 +16,7 @@ use venom_shm::sync::{AtomicU64, Ordering};
 use crate::error::{Error, Result};
 use crate::ids::{ClientId, RequestId};
 use crate::layout::StatsLine;
+use crate::rpc::Owed;
 use crate::views::{DIRECT_CELLS, Views};
 
 /// Who sent a command, how long it is, and whether it awaits a reply.
@@ -84,18 +85,13 @@ impl CommandView<'_, '_, '_> {
     }
 }
 
-/// Marks an `owed` entry as holding a sequence number (low 32 bits).
-const OWED: u64 = 1 << 32;
-/// In an `owed` entry: the shell busy-polls for the reply.
-const OWED_BUSY: u64 = 1 << 33;
-
 /// What the daemon owes (private) and has done (the shared counters line, readable by any
 /// process without the receiver's lock; `abandoned` is the consumer's count, copied whenever
 /// the receiver is released, so `stats` never waits for a `run` that sleeps holding it).
 #[derive(Debug)]
 pub(crate) struct Ledger {
-    /// Per client: `OWED | seq` while request `seq` awaits its one reply, else 0.
-    owed: Vec<AtomicU64>,
+    /// Per client: the one reply owed, if any.
+    owed: Vec<Owed>,
     counters: &'static StatsLine,
 }
 
@@ -111,7 +107,7 @@ impl Ledger {
     /// under the same promise).
     pub(crate) fn new(views: &Views) -> Self {
         Self {
-            owed: (0..views.cells.len()).map(|_| AtomicU64::new(0)).collect(),
+            owed: (0..views.cells.len()).map(|_| Owed::default()).collect(),
             counters: views.stats,
         }
     }
@@ -123,16 +119,10 @@ impl Ledger {
         counter.store(n.wrapping_add(1), Ordering::Relaxed);
     }
 
-    /// Claims the one reply to request `seq` of `entry`: `Some(shell busy-polls)` if it is
-    /// owed (and now no longer), `None` if it was answered or given up on.
-    pub(crate) fn settle(&self, entry: usize, seq: u32) -> Option<bool> {
-        let owed = self.owed.get(entry)?;
-        let now = owed.load(Ordering::Relaxed);
-        let claimed = now & !OWED_BUSY == OWED | u64::from(seq)
-            && owed
-                .compare_exchange(now, 0, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok();
-        claimed.then_some(now & OWED_BUSY != 0)
+    /// Claims the one reply to request `seq` of `entry` and writes it with `write(shell
+    /// busy-polls)`; `false` if it was not owed (answered already, or given up on).
+    pub(crate) fn settle(&self, entry: usize, seq: u32, write: impl FnOnce(bool)) -> bool {
+        self.owed.get(entry).is_some_and(|o| o.settle(seq, write))
     }
 }
 
@@ -408,8 +398,7 @@ impl Cells {
             self.next_cell = p.entry + 1;
             return Ok(None);
         }
-        let busy = if p.busy { OWED_BUSY } else { 0 };
-        ledger.owed[p.entry].store(OWED | busy | u64::from(p.seq), Ordering::Relaxed);
+        ledger.owed[p.entry].owe(p.seq, p.busy);
         Ok(Some(Command {
             client_id: ClientId::of_entry(p.entry),
             len: p.len,
@@ -502,11 +491,7 @@ impl Cells {
     fn harvest(&mut self, views: &Views, hwm: usize) {
         let words = hwm.div_ceil(64).min(self.maybe.len());
         for (mine, shared) in self.maybe[..words].iter_mut().zip(views.summary) {
-            if shared.load(Ordering::Relaxed) != 0 {
-                // SYNC POINT [S2]: pairs with the shell's Release `fetch_or` [S1]: a request
-                // whose bit is taken here is visible to `Cell::pending`.
-                *mine |= shared.swap(0, Ordering::Acquire);
-            }
+            *mine |= crate::summary::take(shared);
         }
     }
 

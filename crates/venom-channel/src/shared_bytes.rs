@@ -209,8 +209,9 @@ impl SharedBytes {
         // the view lives in `Self`, declared before the region, so it never outlives it.
         let lock = unsafe { Seqlock::init(region.as_ptr().add(HEADER), total - HEADER, config) }?;
         lock.writer()?.write(&vec![0; size])?;
-        // SYNC POINT [V1]: publishes the header and the first value to `open`'s Acquire [V2].
-        header.magic.store(MAGIC, Ordering::Release);
+        // SYNC POINT [H1] (`init::publish_magic`): publishes the header and the first value to
+        // `open`'s look at the magic [H2].
+        crate::init::publish_magic(&header.magic, MAGIC);
         Ok(Self {
             lock,
             size,
@@ -517,7 +518,7 @@ fn open_region(name: &str, access: Access, trust: Trust) -> Result<ShmRegion> {
         other => other.into(),
     })?;
     let header = header_of(&region);
-    // SYNC POINT [V2]: `await_header`'s Acquire load of the magic pairs with [V1].
+    // SYNC POINT [H2] (`init::look_magic`, in `await_header`): pairs with [H1] in `create`.
     crate::init::await_header(
         name,
         &header.magic,

@@ -4,7 +4,7 @@
 use venom_mpsc::Queue;
 use venom_seqlock::Seqlock;
 use venom_shm::ShmRegion;
-use venom_shm::sync::{AtomicU64, Ordering};
+use venom_shm::sync::AtomicU64;
 
 use crate::error::{Error, Result};
 use crate::layout::{
@@ -174,12 +174,7 @@ impl Views {
         if entry < DIRECT_CELLS {
             return;
         }
-        if let Some(word) = self.summary.get(entry / 64) {
-            // SYNC POINT [S1]: after the request's Release store of its `seq`; pairs with the
-            // daemon's Acquire swap in `receive::Cells::harvest` [S2], which then sees the
-            // request.
-            word.fetch_or(1 << (entry % 64), Ordering::Release);
-        }
+        crate::summary::flag(self.summary, entry);
     }
 
     /// Marks the channel closed and wakes every sleeper (daemon side, on drop).

@@ -29,7 +29,8 @@
 //! consumer voids a claim only while it is still `FREE` (the producer's CAS then fails and it
 //! retries) or when the recorded pid is dead. So no live producer ever writes into a slot
 //! that was given to someone else, and no other producer's message is lost or reordered.
-//! `tests/orderings.json` lists the weakenings a loom test catches.
+//! `.ci/mutate-orderings.py` weakens every ordering of this crate in turn and requires a loom
+//! test (`tests/loom_mpsc.rs`) to fail; `.ci/orderings-exempt.json` names the exceptions.
 
 use core::marker::PhantomData;
 

@@ -24,8 +24,9 @@
 //! * W4 and the waiter's SeqCst fence form a Dekker pair: either a reader about to sleep sees
 //!   the new version, or the writer sees the reader's waiter count and wakes it.
 //!
-//! `tests/orderings.json` lists each ordering with the weakening that a loom test catches
-//! (`.ci/mutate-orderings.py` checks them all).
+//! `.ci/mutate-orderings.py` finds every ordering in this crate's source, weakens each in turn
+//! and requires a loom test (`tests/loom_seqlock.rs`) to fail; `.ci/orderings-exempt.json`
+//! names the few no model kills yet.
 //!
 //! With N = 1 this is the classic seqlock: a writer that rewrites back to back can overtake
 //! every copy of a large value. With N ≥ 2 the newest value stays untouched while the next is

@@ -86,6 +86,28 @@ atomic!(
     u64
 );
 
+/// A mutex, its guard and a condition variable for process-local locks: `std`'s, or loom's
+/// under `cfg(loom)` (so a model sees the lock's synchronisation and its blocking).
+#[cfg(loom)]
+pub use loom::sync::{Condvar, Mutex, MutexGuard};
+#[cfg(not(loom))]
+pub use std::sync::{Condvar, Mutex, MutexGuard};
+
+/// The ordering-mutation check's switch (`.ci/mutate-orderings.py`, which builds a copy of the
+/// workspace with `--cfg venom_mutants` and every ordering site `i` of the crate under test
+/// written as `mutant(i, original, weakened)`): `weakened` when the environment variable
+/// `VENOM_MUTANT` is `i`, else `original`. One build then serves every mutant.
+#[cfg(venom_mutants)]
+pub fn mutant<T>(id: u32, original: T, weakened: T) -> T {
+    static ACTIVE: std::sync::OnceLock<Option<u32>> = std::sync::OnceLock::new();
+    let active = ACTIVE.get_or_init(|| std::env::var("VENOM_MUTANT").ok()?.parse().ok());
+    if *active == Some(id) {
+        weakened
+    } else {
+        original
+    }
+}
+
 /// One step of a spin loop: a CPU pause natively, a scheduling point under loom (whose
 /// scheduler would otherwise never run the thread being waited for).
 #[inline]
