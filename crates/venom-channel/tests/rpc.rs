@@ -205,6 +205,56 @@ fn sleeping_daemon_in_another_process_is_woken_by_requests() {
     assert!(daemon.wait_timeout(WAIT).unwrap().success());
 }
 
+/// Four threads share one shell, and the daemon answers from two worker threads while a third
+/// receives: every request gets its own reply, whole. (`.ci/run` also runs this file under
+/// ThreadSanitizer.)
+#[test]
+fn threads_share_a_shell_and_several_threads_reply() {
+    const THREADS: u8 = 4;
+    const EACH: u32 = 300;
+    let name = unique_name("rpc_threads");
+    let _g = guard(&name);
+    let daemon = DaemonChannel::create(&name, config()).unwrap();
+    let shell = ShellChannel::connect(&name).unwrap();
+    let (daemon, shell) = (&daemon, &shell);
+    let (tx, rx) = std::sync::mpsc::channel::<(ClientId, RequestId, Vec<u8>)>();
+    let rx = std::sync::Mutex::new(rx);
+    let rx = &rx;
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(move || {
+                // Ends when the receiver below is done and drops the sender.
+                while let Ok((client, request, mut bytes)) = rx.lock().unwrap().recv() {
+                    bytes.reverse();
+                    daemon.reply(client, request, &bytes).unwrap();
+                }
+            });
+        }
+        s.spawn(move || {
+            let mut buf = [0u8; 64];
+            for _ in 0..u32::from(THREADS) * EACH {
+                let cmd = daemon.recv_command(&mut buf).unwrap();
+                let request = cmd.request_id.expect("only requests are sent");
+                tx.send((cmd.client_id, request, buf[..cmd.len].to_vec()))
+                    .unwrap();
+            }
+        });
+        for t in 0..THREADS {
+            s.spawn(move || {
+                let mut resp = [0u8; 16];
+                for i in 0..EACH {
+                    let [a, b, ..] = i.to_le_bytes();
+                    let req = [t, a, b, 0xA5, t ^ a];
+                    let n = shell.request_timeout(&req, &mut resp, WAIT).unwrap();
+                    let mut want = req;
+                    want.reverse();
+                    assert_eq!(&resp[..n], &want, "thread {t}, request {i}");
+                }
+            });
+        }
+    });
+}
+
 /// Byte offsets of client entry 0's request and reply headers (see `docs/ARCHITECTURE.md`).
 fn cell_headers(d: &DaemonChannel) -> (&AtomicU32, &AtomicU32, &AtomicU32, &AtomicU32) {
     // SAFETY: the region starts with the 128-byte header; offsets 56 (cell offset) and the

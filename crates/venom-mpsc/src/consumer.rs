@@ -3,15 +3,14 @@
 
 use core::time::Duration;
 
-use venom_shm::atomic_bytes::load_bytes;
 use venom_shm::wait::{self, Deadline, Stopwatch};
 
 use crate::error::{Error, Result};
-use crate::layout::{CANCELLED, LAP_MASK, SlotHeader, State, decode, encode};
+use crate::layout::{CANCELLED, LAP_MASK, Payload, SlotHeader, State, decode, encode};
 use crate::queue::Queue;
 #[cfg(not(loom))]
 use crate::sync::spin_hint;
-use crate::sync::{AtomicU64, Ordering, fence};
+use crate::sync::{Ordering, fence};
 
 /// How long a claimed slot may stay unstarted (`FREE` behind the tail) before the consumer
 /// voids the claim. A live producer whose claim is voided simply claims again.
@@ -72,8 +71,12 @@ impl<'a> Queue<'a> {
             match role.compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed) {
                 Ok(_) => break,
                 Err(holder) if !wait::process_alive(holder) => {
+                    // Relaxed: a dead consumer never released the role; its death, observed
+                    // by `process_alive`, orders what it left (its head, its freed slots)
+                    // before our look (modelled by `venom_shm::wait::declare_dead`; see
+                    // `tests/loom_mpsc.rs::a_dead_consumer_is_taken_over`).
                     if role
-                        .compare_exchange(holder, me, Ordering::Acquire, Ordering::Relaxed)
+                        .compare_exchange(holder, me, Ordering::Relaxed, Ordering::Relaxed)
                         .is_ok()
                     {
                         break;
@@ -108,7 +111,7 @@ impl Drop for Consumer<'_> {
 /// A ready message at the head.
 struct Head<'a> {
     sh: &'a SlotHeader,
-    words: &'a [AtomicU64],
+    payload: Payload<'a>,
     lap: u64,
     message: Message,
 }
@@ -159,7 +162,7 @@ impl<'a> Consumer<'a> {
             Next::Ready(h) => Ok(Some(Received {
                 consumer: self,
                 sh: h.sh,
-                words: h.words,
+                payload: h.payload,
                 lap: h.lap,
                 message: h.message,
             })),
@@ -301,11 +304,12 @@ impl<'a> Consumer<'a> {
             ticket: 0,
             pending: false,
         };
-        // SYNC POINT: Dekker pair with the producer's SeqCst fence [P3]: either we see its
+        // SYNC POINT [C3]: Dekker pair with the producer's SeqCst fence [P3]: either we see its
         // message below, or it sees us asleep and rings.
         fence(Ordering::SeqCst);
-        // SYNC POINT: pairs with the producer's fence-released bump of the futex word: a
-        // ticket taken after a ring comes with that ring's message.
+        // SYNC POINT [C5]: pairs with the producer's fence-released bump of the futex word, and
+        // with `Queue::ring`'s Release bump [P5]: a ticket taken after a ring comes with that
+        // ring's message, or its flag.
         sleeper.ticket = bell.futex.load(Ordering::Acquire);
         // A ring that came before our ticket would not wake us: look for it now (a ticket
         // that includes the ring's bump also shows its flag).
@@ -330,7 +334,7 @@ impl<'a> Consumer<'a> {
             let q = self.queue;
             let pos = self.head;
             let lap = q.shape.lap(pos);
-            let (sh, words) = q.slot(pos);
+            let (sh, payload) = q.slot(pos);
             // SYNC POINT [C1]: pairs with the producer's Release store of READY [P2].
             let state = sh.state.load(Ordering::Acquire);
             match decode(state) {
@@ -353,7 +357,7 @@ impl<'a> Consumer<'a> {
                     }
                     return Ok(Next::Ready(Head {
                         sh,
-                        words,
+                        payload,
                         lap,
                         message: Message {
                             sender: (meta >> 32) as u32,
@@ -509,7 +513,7 @@ impl<'a> Consumer<'a> {
 pub struct Received<'c, 'a> {
     consumer: &'c mut Consumer<'a>,
     sh: &'a SlotHeader,
-    words: &'a [AtomicU64],
+    payload: Payload<'a>,
     lap: u64,
     message: Message,
 }
@@ -544,7 +548,7 @@ impl Received<'_, '_> {
         let dst = buf
             .get_mut(..len)
             .ok_or(Error::BufferTooSmall { needed: len, got })?;
-        load_bytes(self.words, 0, dst);
+        self.payload.load(0, dst);
         Ok(len)
     }
 
@@ -555,7 +559,7 @@ impl Received<'_, '_> {
     pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
         match offset.checked_add(buf.len()) {
             Some(end) if end <= self.message.len => {
-                load_bytes(self.words, offset, buf);
+                self.payload.load(offset, buf);
                 Ok(())
             }
             _ => Err(Error::OutOfBounds {
@@ -569,7 +573,7 @@ impl Received<'_, '_> {
     /// The message as a new vector.
     pub fn to_vec(&self) -> Vec<u8> {
         let mut v = vec![0; self.message.len];
-        load_bytes(self.words, 0, &mut v);
+        self.payload.load(0, &mut v);
         v
     }
 

@@ -155,13 +155,14 @@ const _: () = {
 
 #[cfg(loom)]
 impl Header {
-    pub(crate) fn new(capacity: u32, slot_size: u32) -> Self {
+    /// An all-zero header (a fresh region), loom build.
+    pub(crate) fn new_zeroed() -> Self {
         Self {
             geometry: Geometry {
-                magic: AtomicU32::new(MAGIC),
-                layout_version: AtomicU32::new(LAYOUT_VERSION),
-                capacity: AtomicU32::new(capacity),
-                slot_size: AtomicU32::new(slot_size),
+                magic: AtomicU32::new(0),
+                layout_version: AtomicU32::new(0),
+                capacity: AtomicU32::new(0),
+                slot_size: AtomicU32::new(0),
             },
             tail: Tail {
                 tail: AtomicU64::new(0),
@@ -284,5 +285,51 @@ mod tests {
         assert_eq!(encode(LAP_MASK + 1, State::Free), encode(0, State::Free));
         assert_eq!(decode(3 << STATE_SHIFT), None);
         assert_eq!(decode(7), None, "a free state carries no pid");
+    }
+}
+
+/// A slot's payload: its words, accessed only through [`store`](Self::store) and
+/// [`load`](Self::load).
+///
+/// The payload is the one part of a slot that the queue's protocol hands from side to side
+/// rather than sharing: a producer writes it only between its claim and `Ready` [P2], the
+/// consumer reads it only between `Ready` [C1] and `Free` [C2], and the next producer writes it
+/// only after it saw `Free` [P1]. Under loom each payload also has a shadow
+/// `loom::cell::UnsafeCell`, touched as written or read, so a model reports any two accesses
+/// the protocol leaves unordered (a data race on plain memory) — including the load-buffering
+/// outcome [C2]/[P1] prevent, which loom cannot produce as values.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Payload<'a> {
+    pub(crate) words: &'a [AtomicU64],
+    #[cfg(loom)]
+    pub(crate) shadow: &'a Shadow,
+}
+
+/// A payload's shadow under loom: loom's `UnsafeCell`, holding nothing, whose accesses loom
+/// checks for ordering.
+#[cfg(loom)]
+#[derive(Debug)]
+pub(crate) struct Shadow(pub(crate) loom::cell::UnsafeCell<()>);
+
+// SAFETY: the cell holds `()`, which is never read or written: `with`/`with_mut` only record
+// an access for loom's race checker, which is the point of sharing it between threads.
+#[cfg(loom)]
+unsafe impl Sync for Shadow {}
+
+impl Payload<'_> {
+    /// Writes `bytes` at byte `offset` (in bounds: the caller checked).
+    #[inline]
+    pub(crate) fn store(&self, offset: usize, bytes: &[u8]) {
+        #[cfg(loom)]
+        self.shadow.0.with_mut(|_| ());
+        venom_shm::atomic_bytes::store_bytes(self.words, offset, bytes);
+    }
+
+    /// Reads `dst.len()` bytes at byte `offset` (in bounds: the caller checked).
+    #[inline]
+    pub(crate) fn load(&self, offset: usize, dst: &mut [u8]) {
+        #[cfg(loom)]
+        self.shadow.0.with(|_| ());
+        venom_shm::atomic_bytes::load_bytes(self.words, offset, dst);
     }
 }

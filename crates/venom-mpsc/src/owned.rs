@@ -32,6 +32,8 @@ pub struct OwnedQueue {
 pub(crate) struct OwnedSlot {
     pub(crate) header: crate::layout::SlotHeader,
     pub(crate) words: Box<[crate::sync::AtomicU64]>,
+    /// The payload's shadow (see `layout::Payload`).
+    pub(crate) shadow: crate::layout::Shadow,
 }
 
 impl OwnedQueue {
@@ -49,12 +51,26 @@ impl OwnedQueue {
         Ok(Self { memory, shape, pid })
     }
 
-    /// Allocates an empty queue of the given shape (loom build).
+    /// Allocates an empty queue of the given shape (loom build: the same initialisation as
+    /// `Queue::init`, over loom's atomics).
     ///
     /// # Errors
     /// [`Error::InvalidGeometry`](crate::Error::InvalidGeometry).
     #[cfg(loom)]
     pub fn new(config: Config) -> Result<Self> {
+        let q = Self::zeroed(config)?;
+        q.init();
+        Ok(q)
+    }
+
+    /// Allocates zeroed memory for a queue of the given shape, not yet initialised (as
+    /// `ftruncate` leaves a region): [`init`](Self::init) and [`open`](Self::open) on it model
+    /// a creator and an opener racing (loom build).
+    ///
+    /// # Errors
+    /// [`Error::InvalidGeometry`](crate::Error::InvalidGeometry).
+    #[cfg(loom)]
+    pub fn zeroed(config: Config) -> Result<Self> {
         use crate::layout::{Header, SlotHeader};
         use crate::sync::AtomicU64;
         let shape = config.checked()?;
@@ -65,14 +81,55 @@ impl OwnedQueue {
                     meta: AtomicU64::new(0),
                 },
                 words: (0..shape.words()).map(|_| AtomicU64::new(0)).collect(),
+                shadow: crate::layout::Shadow(loom::cell::UnsafeCell::new(())),
             })
             .collect();
         Ok(Self {
-            header: Box::new(Header::new(config.capacity, config.slot_size)),
+            header: Box::new(Header::new_zeroed()),
             slots,
             shape,
             pid: venom_shm::wait::current_pid(),
         })
+    }
+
+    /// `Queue::init` on this memory: every header field and slot, then the magic (loom build).
+    #[cfg(loom)]
+    pub fn init(&self) {
+        self.view().stamp_new();
+    }
+
+    /// `Queue::from_raw` on this memory: the same validation of the header, which must
+    /// describe the shape allocated (loom build).
+    ///
+    /// # Errors
+    /// As `from_raw`.
+    #[cfg(loom)]
+    pub fn open(&self) -> Result<Queue<'_>> {
+        let shape = Queue::open_header(&self.header)?;
+        if shape != self.shape {
+            return Err(crate::Error::InvalidGeometry {
+                reason: "the header describes another shape",
+            });
+        }
+        Ok(self.view())
+    }
+
+    /// A view as process `pid` would make it (loom build: every thread is process 1, so a
+    /// model of a holder that dies gives it a pid of its own, then declares it dead with
+    /// `venom_shm::wait::declare_dead`).
+    #[cfg(loom)]
+    pub fn view_as(&self, pid: u32) -> Queue<'_> {
+        Queue { pid, ..self.view() }
+    }
+
+    /// Scribbles over the header (magic and capacity zeroed), as a hostile process could
+    /// (loom build; the owner repairs it with `Queue::restamp`).
+    #[cfg(loom)]
+    pub fn scribble(&self) {
+        use crate::sync::Ordering;
+        let g = &self.header.geometry;
+        g.magic.store(0, Ordering::Relaxed);
+        g.capacity.store(0, Ordering::Relaxed);
     }
 
     /// A view of the queue, to make producers and the consumer.

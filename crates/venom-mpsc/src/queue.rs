@@ -34,13 +34,13 @@
 
 use core::marker::PhantomData;
 
-use venom_shm::atomic_bytes::store_bytes;
 use venom_shm::wait;
 
 use crate::error::{Error, Result};
-use crate::layout::{CANCELLED, Header, Shape, SlotHeader, State, decode, encode};
+use crate::layout::{CANCELLED, Config, Header, LAYOUT_VERSION, MAGIC, Shape, SlotHeader, State};
 #[cfg(not(loom))]
-use crate::layout::{Config, HEADER_SIZE, LAYOUT_VERSION, MAGIC, SLOT_HEADER_SIZE};
+use crate::layout::{HEADER_SIZE, SLOT_HEADER_SIZE};
+use crate::layout::{Payload, decode, encode};
 use crate::sync::{AtomicU64, Ordering, fence, spin_hint};
 
 /// Attempts a send makes against a changing tail before it reports corruption.
@@ -112,7 +112,7 @@ unsafe impl Sync for Queue<'_> {}
 impl<'a> Queue<'a> {
     /// Slot `pos % capacity`: its header and payload words.
     #[inline]
-    pub(crate) fn slot(&self, pos: u64) -> (&'a SlotHeader, &'a [AtomicU64]) {
+    pub(crate) fn slot(&self, pos: u64) -> (&'a SlotHeader, Payload<'a>) {
         let i = (pos & self.shape.mask()) as usize;
         #[cfg(not(loom))]
         {
@@ -141,12 +141,18 @@ impl<'a> Queue<'a> {
                     self.shape.words(),
                 )
             };
-            (header, words)
+            (header, Payload { words })
         }
         #[cfg(loom)]
         {
             let s = &self.slots.owned[i];
-            (&s.header, &s.words)
+            (
+                &s.header,
+                Payload {
+                    words: &s.words,
+                    shadow: &s.shadow,
+                },
+            )
         }
     }
 
@@ -166,7 +172,14 @@ impl<'a> Queue<'a> {
         // SAFETY: validity for `len >= total` bytes and atomic-only access are the caller's
         // contract; alignment and size were checked.
         let q = unsafe { Self::from_parts(ptr, shape, wait::current_pid()) };
-        let h = q.header;
+        q.stamp_new();
+        Ok(q)
+    }
+
+    /// Writes a fresh header and empty slots over the memory of this view (`init`, and
+    /// `OwnedQueue` under loom): every field, then the magic.
+    pub(crate) fn stamp_new(&self) {
+        let (h, shape) = (self.header, self.shape);
         h.geometry
             .layout_version
             .store(LAYOUT_VERSION, Ordering::Relaxed);
@@ -181,13 +194,40 @@ impl<'a> Queue<'a> {
         h.doorbell.sleeping.store(0, Ordering::Relaxed);
         h.doorbell.rung.store(0, Ordering::Relaxed);
         for pos in 0..u64::from(shape.capacity) {
-            let (sh, _) = q.slot(pos);
+            let (sh, _) = self.slot(pos);
             sh.state.store(encode(0, State::Free), Ordering::Relaxed);
             sh.meta.store(0, Ordering::Relaxed);
         }
-        // SYNC POINT: publishes the fields above to `from_raw`'s Acquire load of the magic.
+        // SYNC POINT [I1]: publishes the fields above to `open_header`'s Acquire load of the
+        // magic [I2]. Modelled by `tests/loom_mpsc.rs::open_while_initialised`.
         h.geometry.magic.store(MAGIC, Ordering::Release);
-        Ok(q)
+    }
+
+    /// The validation of [`from_raw`](Self::from_raw), shared with the loom build (which
+    /// cannot cast bytes): magic, layout version and geometry; the shape they describe.
+    ///
+    /// # Errors
+    /// [`Error::BadMagic`], [`Error::IncompatibleVersion`], [`Error::InvalidGeometry`].
+    pub(crate) fn open_header(header: &Header) -> Result<Shape> {
+        let g = &header.geometry;
+        // SYNC POINT [I2]: pairs with the Release store of the magic in `stamp_new` [I1] and
+        // in `restamp` [I3].
+        let magic = g.magic.load(Ordering::Acquire);
+        if magic != MAGIC {
+            return Err(Error::BadMagic { found: magic });
+        }
+        let version = g.layout_version.load(Ordering::Relaxed);
+        if version != LAYOUT_VERSION {
+            return Err(Error::IncompatibleVersion {
+                found: version,
+                expected: LAYOUT_VERSION,
+            });
+        }
+        Config::new(
+            g.capacity.load(Ordering::Relaxed),
+            g.slot_size.load(Ordering::Relaxed),
+        )
+        .checked()
     }
 
     /// Attaches to a queue that [`init`](Self::init) set up, validating magic, version and
@@ -204,24 +244,7 @@ impl<'a> Queue<'a> {
         check_memory(ptr, len, HEADER_SIZE)?;
         // SAFETY: the header fits (checked), is 64-aligned, and holds only atomics.
         let header = unsafe { &*ptr.cast::<Header>() };
-        let g = &header.geometry;
-        // SYNC POINT: pairs with `init`'s Release store of the magic.
-        let magic = g.magic.load(Ordering::Acquire);
-        if magic != MAGIC {
-            return Err(Error::BadMagic { found: magic });
-        }
-        let version = g.layout_version.load(Ordering::Relaxed);
-        if version != LAYOUT_VERSION {
-            return Err(Error::IncompatibleVersion {
-                found: version,
-                expected: LAYOUT_VERSION,
-            });
-        }
-        let config = Config::new(
-            g.capacity.load(Ordering::Relaxed),
-            g.slot_size.load(Ordering::Relaxed),
-        );
-        let shape = config.checked()?;
+        let shape = Self::open_header(header)?;
         check_memory(ptr, len, shape.total)?;
         // SAFETY: validity for `total` bytes checked above; atomic-only access is the caller's
         // contract.
@@ -251,7 +274,6 @@ impl<'a> Queue<'a> {
     /// copy, where they differ. Views already made keep their copy, but a scribbled header
     /// keeps every later [`from_raw`](Self::from_raw) — every new producer — out for good:
     /// the queue's owner calls this now and then to repair it.
-    #[cfg(not(loom))]
     pub fn restamp(&self) {
         let g = &self.header.geometry;
         let fix = |word: &crate::sync::AtomicU32, value: u32| {
@@ -263,7 +285,8 @@ impl<'a> Queue<'a> {
         fix(&g.capacity, self.shape.capacity);
         fix(&g.slot_size, self.shape.slot_size as u32);
         if g.magic.load(Ordering::Relaxed) != MAGIC {
-            // SYNC POINT: as `init`'s Release store of the magic (publishes the fields above).
+            // SYNC POINT [I3]: as [I1], publishes the fields above to an opener [I2].
+            // Modelled by `tests/loom_mpsc.rs::open_while_repaired`.
             g.magic.store(MAGIC, Ordering::Release);
         }
     }
@@ -304,6 +327,9 @@ impl<'a> Queue<'a> {
     pub fn ring(&self) {
         let bell = &self.header.doorbell;
         bell.rung.store(1, Ordering::Relaxed);
+        // SYNC POINT [P5]: pairs with the consumer's Acquire load of its ticket [C5]: a
+        // consumer whose ticket shows this bump sees `rung` and what the caller did before.
+        // Modelled by `tests/loom_mpsc.rs::a_ring_without_a_message_carries_the_flag`.
         bell.futex.fetch_add(1, Ordering::Release);
         wait::futex_wake_all(&bell.futex);
     }
@@ -355,7 +381,7 @@ impl<'a> Producer<'a> {
     /// * [`Error::Corrupt`]: the shared positions never settle (scribbled memory).
     pub fn try_send(&self, msg: &[u8]) -> Result<()> {
         self.try_send_with(msg.len(), |slot| {
-            store_bytes(slot.words, 0, msg);
+            slot.payload.store(0, msg);
         })
     }
 
@@ -391,7 +417,7 @@ impl<'a> Producer<'a> {
                 max: q.shape.payload(),
             });
         }
-        let (sh, words, lap) = self.claim()?;
+        let (sh, payload, lap) = self.claim()?;
         sh.meta.store(
             len as u64 | (u64::from(self.sender) << 32),
             Ordering::Relaxed,
@@ -403,7 +429,7 @@ impl<'a> Producer<'a> {
             lap,
             cancelled: true,
         };
-        let out = fill(&mut PayloadWriter { words, len });
+        let out = fill(&mut PayloadWriter { payload, len });
         publish.cancelled = false;
         drop(publish);
         Ok(out)
@@ -414,13 +440,13 @@ impl<'a> Producer<'a> {
     ///
     /// # Errors
     /// [`Error::Full`]; [`Error::Corrupt`] if the positions never settle.
-    fn claim(&self) -> Result<(&'a SlotHeader, &'a [AtomicU64], u64)> {
+    fn claim(&self) -> Result<(&'a SlotHeader, Payload<'a>, u64)> {
         let q = &self.queue;
         let tail = &q.header.tail.tail;
         let mut pos = tail.load(Ordering::Relaxed);
         for _ in 0..SEND_ATTEMPTS {
             let lap = q.shape.lap(pos);
-            let (sh, words) = q.slot(pos);
+            let (sh, payload) = q.slot(pos);
             // SYNC POINT [P1]: pairs with the consumer's Release store of FREE [C2]: its reads
             // of the slot's last message happen before our writes.
             let state = sh.state.load(Ordering::Acquire);
@@ -445,7 +471,7 @@ impl<'a> Producer<'a> {
                     pos = tail.load(Ordering::Relaxed);
                     continue;
                 }
-                return Ok((sh, words, lap));
+                return Ok((sh, payload, lap));
             }
             match decode(state) {
                 // The slot still holds the previous lap's message: full.
@@ -494,7 +520,7 @@ impl Drop for Publish<'_, '_> {
 /// from the start of the message.
 #[derive(Debug)]
 pub struct PayloadWriter<'s> {
-    words: &'s [AtomicU64],
+    payload: Payload<'s>,
     len: usize,
 }
 
@@ -516,7 +542,7 @@ impl PayloadWriter<'_> {
     pub fn write_at(&mut self, offset: usize, bytes: &[u8]) -> Result<()> {
         match offset.checked_add(bytes.len()) {
             Some(end) if end <= self.len => {
-                store_bytes(self.words, offset, bytes);
+                self.payload.store(offset, bytes);
                 Ok(())
             }
             _ => Err(Error::OutOfBounds {

@@ -148,4 +148,174 @@ mod tests {
             assert_eq!(got, vec![msg(1, 0), msg(1, 1)], "delivered twice or lost");
         });
     }
+
+    /// An opener racing the creator sees no queue yet or a complete header, never a torn one
+    /// ([I1]/[I2]), through the validation `from_raw` uses.
+    #[test]
+    fn open_while_initialised() {
+        loom::model(|| {
+            let q = Arc::new(OwnedQueue::zeroed(Config::new(2, 64)).unwrap());
+            let creator = {
+                let q = q.clone();
+                thread::spawn(move || q.init())
+            };
+            match q.open() {
+                Ok(view) => assert_eq!(view.capacity(), 2),
+                Err(Error::BadMagic { found: 0 }) => {}
+                Err(e) => panic!("an opener saw a torn header: {e}"),
+            }
+            creator.join().unwrap();
+        });
+    }
+
+    /// The same while the owner repairs a scribbled header (`restamp`, [I3]/[I2]).
+    #[test]
+    fn open_while_repaired() {
+        loom::model(|| {
+            let q = Arc::new(OwnedQueue::new(Config::new(2, 64)).unwrap());
+            q.scribble();
+            // Both sides in threads of their own: with the opener on the thread that
+            // scribbled, loom explores one schedule only.
+            let owner = {
+                let q = q.clone();
+                thread::spawn(move || q.view().restamp())
+            };
+            let opener = {
+                let q = q.clone();
+                thread::spawn(move || match q.open() {
+                    Ok(view) => assert_eq!(view.capacity(), 2),
+                    Err(Error::BadMagic { found: 0 }) => {}
+                    Err(e) => panic!("an opener saw a half-repaired header: {e}"),
+                })
+            };
+            owner.join().unwrap();
+            opener.join().unwrap();
+        });
+    }
+
+    /// `ring` without a message (a daemon's stop): a consumer that watches a flag of its own
+    /// and sleeps on the doorbell sees the flag once woken ([P5]/[C5]).
+    #[test]
+    fn a_ring_without_a_message_carries_the_flag() {
+        use venom_mpsc::Wake;
+        use venom_shm::sync::{AtomicBool, Ordering};
+        loom::model(|| {
+            let q = Arc::new(OwnedQueue::new(Config::new(2, 64)).unwrap());
+            let stop = Arc::new(AtomicBool::new(false));
+            let stopper = {
+                let (q, stop) = (q.clone(), stop.clone());
+                thread::spawn(move || {
+                    stop.store(true, Ordering::Relaxed);
+                    q.view().ring();
+                })
+            };
+            let view = q.view();
+            let mut consumer = view.consumer().unwrap();
+            loop {
+                match consumer
+                    .register_sleeper(|| stop.load(Ordering::Relaxed))
+                    .unwrap()
+                {
+                    Wake::Ready => break,
+                    Wake::Rung => {}
+                    Wake::Sleep(s) => venom_shm::wait::futex_wait(s.word(), s.ticket(), None),
+                }
+            }
+            drop(consumer);
+            stopper.join().unwrap();
+        });
+    }
+
+    /// A consumer process that dies holding the role after taking a message: the next
+    /// consumer takes the role over and continues after it — the second message, never the
+    /// first again.
+    #[test]
+    fn a_dead_consumer_is_taken_over() {
+        loom::model(|| {
+            let q = Arc::new(OwnedQueue::new(Config::new(2, 64)).unwrap());
+            let producer = q.view().producer(1);
+            producer.try_send(&msg(1, 1)).unwrap();
+            producer.try_send(&msg(1, 2)).unwrap();
+            let dying = {
+                let q = q.clone();
+                thread::spawn(move || {
+                    let view = q.view_as(7);
+                    let Ok(mut c) = view.consumer() else {
+                        return None; // the other consumer holds the role
+                    };
+                    let mut buf = [0u8; 64];
+                    let m = c.try_recv(&mut buf).unwrap().unwrap();
+                    std::mem::forget(c); // dies holding the role
+                    venom_shm::wait::declare_dead(7);
+                    Some(buf[..m.len].to_vec())
+                })
+            };
+            let taker = {
+                let q = q.clone();
+                thread::spawn(move || {
+                    let view = q.view();
+                    let mut c = loop {
+                        match view.consumer() {
+                            Ok(c) => break c,
+                            Err(Error::ConsumerBusy { .. }) => thread::yield_now(),
+                            Err(e) => panic!("taking the role failed: {e}"),
+                        }
+                    };
+                    let mut buf = [0u8; 64];
+                    let m = c.try_recv(&mut buf).unwrap().unwrap();
+                    buf[..m.len].to_vec()
+                })
+            };
+            // Whoever came first took message 1, the other message 2: never one twice.
+            let dead = dying.join().unwrap();
+            let taken = taker.join().unwrap();
+            match dead {
+                None => assert_eq!(taken, msg(1, 1)),
+                Some(dead) => {
+                    let mut both = [dead, taken];
+                    both.sort();
+                    assert_eq!(both, [msg(1, 1), msg(1, 2)], "a message came twice");
+                }
+            }
+        });
+    }
+
+    /// A one-slot queue: the producer's second message reuses the slot of the first, which
+    /// the consumer may still be reading. The payload is handed over, never shared: loom's
+    /// race checker on it (`layout::Payload`) fails unless the consumer's read happens before
+    /// the producer's next write ([C2]/[P1]), and the consumer gets both messages whole.
+    #[test]
+    fn a_slot_is_reused_only_after_its_message_was_read() {
+        loom::model(|| {
+            let q = Arc::new(OwnedQueue::new(Config::new(1, 64)).unwrap());
+            let consumer = {
+                let q = q.clone();
+                thread::spawn(move || {
+                    let view = q.view();
+                    let mut c = view.consumer().unwrap();
+                    let mut buf = [0u8; 64];
+                    for i in 1..=2 {
+                        let m = loop {
+                            match c.try_recv(&mut buf).unwrap() {
+                                Some(m) => break m,
+                                None => thread::yield_now(),
+                            }
+                        };
+                        assert_eq!(&buf[..m.len], &msg(1, i)[..], "message {i} torn");
+                    }
+                })
+            };
+            let producer = q.view().producer(1);
+            for i in 1..=2 {
+                loop {
+                    match producer.try_send(&msg(1, i)) {
+                        Ok(()) => break,
+                        Err(Error::Full) => thread::yield_now(),
+                        Err(e) => panic!("send failed: {e}"),
+                    }
+                }
+            }
+            consumer.join().unwrap();
+        });
+    }
 }

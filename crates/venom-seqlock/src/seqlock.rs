@@ -36,8 +36,9 @@ use core::marker::PhantomData;
 use core::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::layout::{Config, LAYOUT_VERSION, MAGIC};
 #[cfg(not(loom))]
-use crate::layout::{Config, HEADER_SIZE, LAYOUT_VERSION, MAGIC, SLOT_HEADER_SIZE};
+use crate::layout::{HEADER_SIZE, SLOT_HEADER_SIZE};
 use crate::layout::{Header, Notify, SLOT_POISONED, Shape, SlotHeader};
 use crate::sync::{AtomicU32, AtomicU64, Ordering, fence, spin_hint};
 use venom_shm::atomic_bytes::load_bytes;
@@ -113,7 +114,7 @@ pub(crate) struct Slots<'a> {
 #[cfg(loom)]
 #[derive(Clone, Copy)]
 pub(crate) struct Slots<'a> {
-    owned: &'a [crate::owned::OwnedSlot],
+    pub(crate) owned: &'a [crate::owned::OwnedSlot],
     _memory: PhantomData<&'a [AtomicU64]>,
 }
 
@@ -196,15 +197,53 @@ impl<'a> Seqlock<'a> {
         // SAFETY: the caller's contract gives validity for `len >= total` bytes and atomic-only
         // access; `check_memory` verified alignment and size.
         let view = unsafe { Self::from_parts(ptr, shape, wait::current_pid()) };
-        let g = &view.header.geometry;
-        g.layout_version.store(LAYOUT_VERSION, Ordering::Relaxed);
-        g.slot_count.store(shape.slots, Ordering::Relaxed);
-        g.flags.store(0, Ordering::Relaxed);
-        g.capacity.store(shape.capacity as u64, Ordering::Relaxed);
-        view.reset_state();
-        // SYNC POINT: publishes the header fields above to `from_raw`'s Acquire load.
-        g.magic.store(MAGIC, Ordering::Release);
+        view.stamp_new();
         Ok(view)
+    }
+
+    /// Writes a fresh header and zeroed state over the memory of this view (`init`, and
+    /// `OwnedSeqlock` under loom): every field, then the magic.
+    pub(crate) fn stamp_new(&self) {
+        let g = &self.header.geometry;
+        g.layout_version.store(LAYOUT_VERSION, Ordering::Relaxed);
+        g.slot_count.store(self.shape.slots, Ordering::Relaxed);
+        g.flags.store(0, Ordering::Relaxed);
+        g.capacity
+            .store(self.shape.capacity as u64, Ordering::Relaxed);
+        self.reset_state();
+        // SYNC POINT [I1]: publishes the fields above to `open_header`'s Acquire load of the
+        // magic [I2]. Modelled by `tests/loom_seqlock.rs::open_while_initialised`.
+        g.magic.store(MAGIC, Ordering::Release);
+    }
+
+    /// The validation of [`from_raw`](Self::from_raw), shared with the loom build (which
+    /// cannot cast bytes): magic, layout version, slot count and capacity; the shape they
+    /// describe.
+    ///
+    /// # Errors
+    /// [`Error::BadMagic`], [`Error::IncompatibleVersion`], [`Error::InvalidGeometry`].
+    pub(crate) fn open_header(header: &Header) -> Result<Shape> {
+        let g = &header.geometry;
+        // SYNC POINT [I2]: pairs with the Release store of the magic in `stamp_new` [I1] and
+        // in `restamp` [I3].
+        let magic = g.magic.load(Ordering::Acquire);
+        if magic != MAGIC {
+            return Err(Error::BadMagic { found: magic });
+        }
+        let version = g.layout_version.load(Ordering::Relaxed);
+        if version != LAYOUT_VERSION {
+            return Err(Error::IncompatibleVersion {
+                found: version,
+                expected: LAYOUT_VERSION,
+            });
+        }
+        let capacity = usize::try_from(g.capacity.load(Ordering::Relaxed)).map_err(|_| {
+            Error::InvalidGeometry {
+                reason: "capacity does not fit this address space",
+            }
+        })?;
+        let slots = g.slot_count.load(Ordering::Relaxed);
+        Config::multi(capacity, slots).checked()
     }
 
     /// Attaches to a seqlock that [`init`](Self::init) set up, validating its header: magic,
@@ -223,26 +262,7 @@ impl<'a> Seqlock<'a> {
         check_memory(ptr, len, HEADER_SIZE)?;
         // SAFETY: the header fits (checked above), is 64-aligned, and is accessed atomically.
         let header = unsafe { &*ptr.cast::<Header>() };
-        let g = &header.geometry;
-        // SYNC POINT: pairs with `init`'s Release store of the magic.
-        let magic = g.magic.load(Ordering::Acquire);
-        if magic != MAGIC {
-            return Err(Error::BadMagic { found: magic });
-        }
-        let version = g.layout_version.load(Ordering::Relaxed);
-        if version != LAYOUT_VERSION {
-            return Err(Error::IncompatibleVersion {
-                found: version,
-                expected: LAYOUT_VERSION,
-            });
-        }
-        let capacity = usize::try_from(g.capacity.load(Ordering::Relaxed)).map_err(|_| {
-            Error::InvalidGeometry {
-                reason: "capacity does not fit this address space",
-            }
-        })?;
-        let slots = g.slot_count.load(Ordering::Relaxed);
-        let shape = Config::multi(capacity, slots).checked()?;
+        let shape = Self::open_header(header)?;
         check_memory(ptr, len, shape.total)?;
         // SAFETY: validity for `total` bytes checked just above; atomic-only access is the
         // caller's contract.
@@ -269,7 +289,6 @@ impl<'a> Seqlock<'a> {
     }
 
     /// Zeroes the published state and every slot header (initialisation only).
-    #[cfg(not(loom))]
     fn reset_state(&self) {
         let h = self.header;
         h.published.version.store(0, Ordering::Relaxed);
@@ -456,7 +475,6 @@ impl<'a> Seqlock<'a> {
     /// view's own copy, where they differ: a scribbled header keeps every later
     /// [`from_raw`](Self::from_raw) out for good, so the seqlock's owner calls this now and
     /// then to repair it.
-    #[cfg(not(loom))]
     pub fn restamp(&self) {
         let g = &self.header.geometry;
         if g.layout_version.load(Ordering::Relaxed) != LAYOUT_VERSION {
@@ -470,7 +488,8 @@ impl<'a> Seqlock<'a> {
                 .store(self.shape.capacity as u64, Ordering::Relaxed);
         }
         if g.magic.load(Ordering::Relaxed) != MAGIC {
-            // SYNC POINT: as `init`'s Release store of the magic (publishes the fields above).
+            // SYNC POINT [I3]: as [I1], publishes the fields above to an opener [I2].
+            // Modelled by `tests/loom_seqlock.rs::open_while_repaired`.
             g.magic.store(MAGIC, Ordering::Release);
         }
     }
@@ -480,6 +499,9 @@ impl<'a> Seqlock<'a> {
     /// for callers that also watch a flag of their own, such as a channel's closed state).
     pub fn wake_waiters(&self) {
         let notify = &self.header.notify;
+        // SYNC POINT [W5]: pairs with a waiter's Acquire load of its ticket [R5]: a waiter
+        // whose ticket shows this bump sees what the caller did before (its flag). Modelled by
+        // `tests/loom_seqlock.rs::wake_without_a_write_carries_the_flag`.
         notify.futex.fetch_add(1, Ordering::Release);
         wait::futex_wake_all(&notify.futex);
     }
@@ -543,9 +565,10 @@ impl<'a> Seqlock<'a> {
         // SYNC POINT: Dekker pair with the writer's SeqCst fence [W4]: either we see the new
         // version below, or the writer sees our count and wakes us.
         fence(Ordering::SeqCst);
-        // SYNC POINT: pairs with the writer's Release bump of the futex word: a ticket taken
-        // after a wake-up comes with that write's version (else we would sleep on a ticket
-        // whose wake-up already happened, having missed the version).
+        // SYNC POINT [R5]: pairs with the writer's Release bump of the futex word (after a write,
+        // and [W5] in `wake_waiters`): a ticket taken after a wake-up comes with that write's
+        // version or the waker's flag (else we would sleep on a ticket whose wake-up already
+        // happened, having missed them).
         waiter.ticket = notify.futex.load(Ordering::Acquire);
         let v = header.published.version.load(Ordering::Relaxed);
         if v != since {

@@ -91,9 +91,13 @@ impl<'a> Seqlock<'a> {
             }
             let patient = deadline.is_some() && !watch.exceeded(LIVENESS_BOUND);
             if !patient && !wait::process_alive(holder) {
-                // SYNC POINT: as above; the dead holder's completed writes are visible.
+                // Relaxed: a dead holder never released the lock, so there is nothing to
+                // acquire here; its death, observed by `process_alive`, orders what it left
+                // before our look (the kernel's exit and our system call; modelled by
+                // `declare_dead`), and `tests/loom_seqlock.rs::a_dead_writer_is_taken_over`
+                // checks that the next write is numbered after the dead one's.
                 if owner
-                    .compare_exchange(holder, me, Ordering::Acquire, Ordering::Relaxed)
+                    .compare_exchange(holder, me, Ordering::Relaxed, Ordering::Relaxed)
                     .is_ok()
                 {
                     let w = self.locked(me);
@@ -222,6 +226,7 @@ impl<'a> Writer<'a> {
         // SYNC POINT [W1]: pairs with the reader's Acquire fence [R3]: a reader that sees any of
         // the stores below also sees the odd sequence.
         fence(Ordering::Release);
+        lock.begin_slot_write((version % slots) as usize);
 
         let (len, poisoned) = match len {
             Some(len) => (len, false),
@@ -252,6 +257,7 @@ impl<'a> Writer<'a> {
     ///   the next write reuses the slot.
     fn recover(&self) {
         let lock = self.lock;
+        // Relaxed: we took the lock over from a holder seen dead (see `lock_writer`).
         let current = lock.header.published.version.load(Ordering::Relaxed);
         let Some(next) = current
             .checked_add(1)
@@ -291,6 +297,18 @@ impl Drop for Writer<'_> {
 }
 
 impl Seqlock<'_> {
+    /// A writer starts writing slot `i`. Writers take turns (the lock), so under loom the
+    /// slot's writer shadow checks that every write of a slot happens after the previous one
+    /// ended — also one abandoned by a panic ([W7]) or left by a dead holder. (Readers race
+    /// with writers by design and are checked by their sequence numbers instead.)
+    #[inline]
+    fn begin_slot_write(&self, i: usize) {
+        #[cfg(loom)]
+        self.slots.owned[i].writers.0.with_mut(|_| ());
+        #[cfg(not(loom))]
+        let _ = i;
+    }
+
     /// Closes the write of `version` into slot `sh` and publishes it.
     fn finish(&self, sh: &SlotHeader, version: u64, poisoned: bool) {
         let published = &self.header.published;
@@ -334,8 +352,9 @@ impl Drop for PanicGuard<'_, '_> {
             self.lock.finish(self.sh, self.version, true);
         } else {
             // The half-written slot stays unpublished; the next write reuses it. Release what
-            // was stored into it before the lock is dropped (see `Writer::drop`).
-            fence(Ordering::Release);
+            // was stored into it before the lock is dropped (see `Writer::drop`): pairs with
+            // the next holder's Acquire of the lock.
+            fence(Ordering::Release); // SYNC POINT [W7]
         }
     }
 }

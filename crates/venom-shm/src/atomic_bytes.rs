@@ -1,8 +1,10 @@
 //! Copying bytes in and out of shared memory held as 64-bit atomic words.
 //!
-//! Shared data is an array of `AtomicU64`; every access, by a writer or by a reader, is a
-//! `Relaxed` atomic load or store of a whole word, so concurrent access is never a data race
-//! (the callers' fences order it). Partial words at either end are handled by loading the word
+//! Shared data is an array of `AtomicU64`; below `BULK_MIN` (256) bytes (and everywhere but
+//! x86-64) every access, by a writer or by a reader, is a `Relaxed` atomic load or store of a
+//! whole word, so concurrent access is never a data race (the callers' fences order it). From
+//! `BULK_MIN` bytes on x86-64 a vector copy moves the bytes; `bulk_copy` states exactly what
+//! that guarantees and where Rust's documented model stops covering it (mixed-size races). Partial words at either end are handled by loading the word
 //! and taking (or, for the one writer that owns the words at that moment, merging and storing)
 //! the bytes needed. Byte order within a word is the native one on both sides, so bytes come
 //! out where they went in.
@@ -49,18 +51,41 @@ impl AtomicWord for crate::sync::AtomicU64 {
 /// else 16-byte SSE2, part of every x86-64) and `rep movsb` for the last bytes, for word
 /// arrays in memory other processes may access concurrently.
 ///
-/// # Why this is sound
-/// The copy is one `asm!` block, opaque to the compiler: Rust's rules treat it as code that
-/// could have been written in Rust, here a loop of per-byte `Relaxed` atomic loads from `src`
-/// and stores to `dst`, and it behaves so on the hardware too: every byte access x86 makes is
-/// single-copy atomic, vector moves and `rep movsb` make no other kind of access (a wide move
-/// is not atomic as a whole, which nothing here needs), and nothing outside the two ranges is
-/// read or written. A concurrent store by another thread or process is therefore a race
-/// between atomics, never a data race in the language sense: each byte read is some byte that
-/// was stored there, and the seqlock's or queue's sequence check discards any copy that
-/// overlapped a write. Both readers and writers move shared bytes only through this routine or
-/// through `AtomicU64` loads and stores, so no shared byte is ever accessed by plain Rust code.
-/// The private side is the caller's own buffer, borrowed exclusively for the duration.
+/// # What holds, and where it stops
+/// The copy is one `asm!` block without `nomem`/`readonly`: the compiler treats it as an
+/// opaque call that may read and write any memory, so it neither moves it across the callers'
+/// fences nor assumes anything about the bytes it touches, and it reads exactly
+/// `src..src+len` and writes exactly `dst..dst+len`.
+///
+/// * **Hardware (x86-64), the argument we rely on across processes.** Every byte access x86
+///   makes is single-copy atomic; vector moves and `rep movsb` make only such accesses (a wide
+///   move is not atomic as a whole, which nothing here needs), so each byte read is some byte
+///   that was stored there, and the seqlock's or queue's sequence check discards a copy that
+///   overlapped a write. Ordering: the stores of one fast-string operation may be reordered
+///   among themselves, but not with stores before or after the instruction (Intel SDM
+///   Vol. 3A, §9.2.4, "Fast-String Operation and Out-of-Order Stores"), so a writer's
+///   `Release` store after the block is ordered after all its data stores; the SDM documents
+///   that exception for stores only, and x86 keeps loads in order, so a reader's sequence load
+///   after the block is ordered after the block's loads. Two processes are outside Rust's
+///   abstract machine anyway: between processes this hardware argument is the whole argument.
+/// * **Rust's memory model, within one process** (threads over an `OwnedSeqlock`, a
+///   `HeapRegion`, or one mapping): the block is equivalent to a loop of per-byte `Relaxed`
+///   atomic loads and stores, the only faithful model (after the alignment step the source is
+///   not word-aligned, and `rep movsb` is byte-wise). Copies under `BULK_MIN` (256) and the
+///   ragged ends use `AtomicU64` accesses instead, and Rust's rules ("every pair of
+///   non-synchronized atomic accesses must be either disjoint, access the exact same memory
+///   (including using the same access size), or both be reads") do **not** cover a per-byte
+///   access racing a word access when one of them writes. Honest paths do race that way: a
+///   reader copying a value of `BULK_MIN` bytes or more while the writer laps into its slot
+///   with a shorter value or with `copy_words` (seqlock; with one slot on every overlap), or
+///   the reverse; a request cell or queue slot under a hostile writer. Every such copy is
+///   discarded by its sequence check, and the compiler cannot see inside the block, so no
+///   miscompilation is possible from it; but it is a mixed-size race that the documented
+///   model leaves undefined, and no tool checks this path (ThreadSanitizer does not
+///   instrument `asm!`, Miri cannot run it, loom builds use the word path).
+/// * **Elsewhere**: without x86-64 (or under loom) only the word path exists: every shared
+///   access is a `Relaxed` `AtomicU64` load or store of a whole, aligned word, the same width
+///   on both sides, inside Rust's model.
 ///
 /// Measured on this project's machine when it was written (a micro-benchmark since replaced by
 /// `perf`'s snapshot rows: compare `snap/memcpy/*` with the idle `snap/venom/*` rows in
@@ -77,7 +102,7 @@ impl AtomicWord for crate::sync::AtomicU64 {
 unsafe fn bulk_copy(src: *const u8, dst: *mut u8, len: usize) {
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the caller guarantees both ranges. With at least 128 bytes, the first 32
-        // are moved and both pointers advance by 1..=32 so the destination is 32-aligned
+        // are moved and both pointers advance by 0..=31 so the destination is 32-aligned
         // (still inside the ranges: 32 <= len); the loop moves 128 bytes while at least 128
         // remain (unaligned loads are fine at any alignment), then `rep movsb`
         // moves the rest forward (the direction flag is clear on entry to `asm!`); exactly
@@ -177,7 +202,8 @@ pub fn load_bytes<A: AtomicWord>(words: &[A], offset: usize, dst: &mut [u8]) {
     if dst.len() >= BULK_MIN && A::IS_CORE {
         // SAFETY: `offset + len` lies within `words` (asserted), which are plain
         // `AtomicU64`s (`IS_CORE`); `dst` is the caller's exclusive buffer and cannot overlap
-        // words borrowed shared; every access to the words is atomic, see `bulk_copy`.
+        // words borrowed shared; the words are read per byte (see `bulk_copy` for what that
+        // guarantees, and the mixed-size race it leaves).
         unsafe {
             bulk_copy(
                 words.as_ptr().cast::<u8>().add(offset),
@@ -230,7 +256,8 @@ pub fn store_bytes<A: AtomicWord>(words: &[A], offset: usize, src: &[u8]) {
     if src.len() >= BULK_MIN && A::IS_CORE {
         // SAFETY: `offset + len` lies within `words` (asserted), plain `AtomicU64`s whose
         // interior mutability allows writing through a pointer derived from `&[A]`; `src` is
-        // a distinct, immutably borrowed buffer; see `bulk_copy` for atomicity.
+        // a distinct, immutably borrowed buffer; see `bulk_copy` for what its per-byte
+        // accesses guarantee, and the mixed-size race they leave.
         unsafe {
             bulk_copy(
                 src.as_ptr(),

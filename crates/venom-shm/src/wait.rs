@@ -57,6 +57,9 @@ mod model {
         /// time, and a loom mutex would add SeqCst synchronisation the kernel does not give,
         /// hiding missing fences in the code under test.
         pub(super) static ref SLEEPERS: Mutex<Vec<(usize, Thread)>> = Mutex::new(Vec::new());
+        /// Bit `pid`: process `pid` was declared dead (see `declare_dead`). A loom atomic: the
+        /// death of a process orders its last stores before a look that finds it gone.
+        pub(super) static ref DEATHS: crate::sync::AtomicU64 = crate::sync::AtomicU64::new(0);
     }
 }
 
@@ -140,7 +143,25 @@ fn is_zombie(_pid: u32) -> bool {
 /// Under loom no process ever dies.
 #[cfg(loom)]
 pub fn process_alive(pid: u32) -> bool {
-    pid != 0
+    use crate::sync::Ordering;
+    // Acquire: seeing a process dead comes after everything it did (see `declare_dead`).
+    let dead = pid < 64 && model::DEATHS.load(Ordering::Acquire) & (1 << pid) != 0;
+    pid != 0 && !dead
+}
+
+/// Loom models only: from now on, process `pid` (below 64) counts as dead. A model's holder
+/// that "crashes" holding a role declares itself dead once it stopped touching the structure.
+///
+/// The model of the kernel's ordering: a process's exit comes after all its stores, and
+/// another process that finds it gone (`kill(pid, 0)` failing, `/proc`) looks after the exit
+/// (system calls and the kernel's own locks order them), so declaring is a `Release` and
+/// observing it in [`process_alive`] an `Acquire`. A taker-over therefore needs no ordering of
+/// its own to see what the dead holder left.
+#[cfg(loom)]
+pub fn declare_dead(pid: u32) {
+    use crate::sync::Ordering;
+    assert!(pid > 0 && pid < 64, "models declare pids 1..63 dead");
+    model::DEATHS.fetch_or(1 << pid, Ordering::Release);
 }
 
 /// When process `pid` started (`/proc/<pid>/stat` field 22: clock ticks since boot), `None`
