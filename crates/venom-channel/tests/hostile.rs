@@ -257,6 +257,26 @@ fn a_reused_pid_does_not_keep_a_dead_holder_alive() {
 
 /// The daemon holds the data's writer lock for its life: a forged owner word (a live pid, as
 /// a hostile would write) does not lock it out of `write_data`, and readers go on reading.
+/// A data version scribbled near its limit (M3): the shell's reads are corrupt until the
+/// daemon's next write, which numbers again; before, every later `write_data` failed.
+#[test]
+fn a_scribbled_data_version_is_renumbered_by_the_next_write() {
+    let name = unique_name("hostile_version");
+    let _g = ShmGuard(format!("venom_{name}"));
+    let d = DaemonChannel::create(&name, config()).unwrap();
+    let shell = ShellChannel::connect(&name).unwrap();
+    d.write_data(b"old").unwrap();
+    // The data seqlock's published version: 64 bytes into its header (see venom-seqlock's
+    // layout).
+    let data = word64(&d, 32).load(Ordering::Relaxed) as usize;
+    word64(&d, data + 64).store(1 << 63, Ordering::Relaxed);
+    let mut buf = [0u8; 8];
+    assert!(shell.read_data_checked(&mut buf).is_err());
+    d.write_data(b"new").unwrap();
+    assert_eq!(shell.read_data_checked(&mut buf).unwrap(), 3);
+    assert_eq!(&buf[..3], b"new");
+}
+
 #[test]
 fn a_forged_writer_owner_does_not_lock_the_daemon_out() {
     let name = unique_name("hostile_owner");

@@ -66,8 +66,8 @@ impl<'a> Queue<'a> {
         let role = &self.header.consumer.consumer;
         let me = self.pid;
         loop {
-            // SYNC POINT: pairs with the Release in `Consumer::drop`: the last consumer's head
-            // and slot releases are visible.
+            // SYNC POINT [C0]: pairs with the Release in `Consumer::drop` [C6]: the last
+            // consumer's head and slot releases are visible.
             match role.compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed) {
                 Ok(_) => break,
                 Err(holder) if !wait::process_alive(holder) => {
@@ -98,7 +98,7 @@ impl<'a> Queue<'a> {
 
 impl Drop for Consumer<'_> {
     fn drop(&mut self) {
-        // SYNC POINT: pairs with the Acquire in `Queue::consumer`.
+        // SYNC POINT [C6]: pairs with the Acquire in `Queue::consumer` [C0].
         let _ = self.queue.header.consumer.consumer.compare_exchange(
             self.queue.pid,
             0,

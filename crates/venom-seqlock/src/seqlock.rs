@@ -562,7 +562,7 @@ impl<'a> Seqlock<'a> {
         let notify = &header.notify;
         notify.waiters.fetch_add(1, Ordering::Relaxed);
         let mut waiter = Waiter { notify, ticket: 0 };
-        // SYNC POINT: Dekker pair with the writer's SeqCst fence [W4]: either we see the new
+        // SYNC POINT [R4]: Dekker pair with the writer's SeqCst fence [W4]: either we see the new
         // version below, or the writer sees our count and wakes us.
         fence(Ordering::SeqCst);
         // SYNC POINT [R5]: pairs with the writer's Release bump of the futex word (after a write,

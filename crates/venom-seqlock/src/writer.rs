@@ -72,8 +72,9 @@ impl<'a> Seqlock<'a> {
         // Clocks start only once the lock was found held: an uncontended lock reads none.
         let mut waiting: Option<(Option<Deadline>, Stopwatch, u32)> = None;
         loop {
-            // SYNC POINT: pairs with the Release in `Writer::drop`: the previous holder's
-            // version and slot writes are visible to us.
+            // SYNC POINT [W0]: pairs with the release fence that precedes the previous holder's
+            // unlock in `Writer::drop` (finish's [W4], or the panic guard's [W7]): its version
+            // and slot writes are visible to us.
             let holder = match owner.compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed) {
                 Ok(_) => return Ok(self.locked(me)),
                 Err(holder) => holder,
@@ -212,13 +213,21 @@ impl<'a> Writer<'a> {
         let published = &lock.header.published;
         // We hold the lock: nobody else writes the version, and the lock's Acquire made the
         // previous holder's stores visible.
-        let current = published.version.load(Ordering::Relaxed);
-        let version = current
+        let stored = published.version.load(Ordering::Relaxed);
+        // A version with no successor (scribbled near its limit: M3) would fail every write
+        // for good: the writer, who owns the numbering, starts it again. Readers compare
+        // versions only for inequality, and a reader copying meanwhile fails its sequence
+        // check and retries.
+        let current = if stored
             .checked_add(1)
-            .filter(|v| v.checked_mul(2).is_some())
-            .ok_or(Error::Corrupt {
-                reason: "version out of range",
-            })?;
+            .and_then(|v| v.checked_mul(2))
+            .is_some()
+        {
+            stored
+        } else {
+            0
+        };
+        let version = current + 1;
         let slots = u64::from(shape.slots);
         let (sh, words) = lock.slot((version % slots) as usize);
 
@@ -231,7 +240,7 @@ impl<'a> Writer<'a> {
         let (len, poisoned) = match len {
             Some(len) => (len, false),
             None => {
-                let (prev, prev_words) = lock.slot((current % slots) as usize);
+                let (prev, prev_words) = lock.slot((stored % slots) as usize);
                 let len = usize::try_from(prev.len.load(Ordering::Relaxed))
                     .unwrap_or(usize::MAX)
                     .min(shape.capacity);
@@ -322,7 +331,7 @@ impl Seqlock<'_> {
         // SYNC POINT [W3]: publishes the value: pairs with the reader's Acquire load of the
         // version [R1].
         published.version.store(version, Ordering::Release);
-        // SYNC POINT [W4]: Dekker pair with the waiter's SeqCst fence in `wait_for_change`:
+        // SYNC POINT [W4]: Dekker pair with the waiter's SeqCst fence in `register_waiter` [R4]:
         // either the waiter sees the version above, or we see its count below and wake it.
         // Also a release fence for everything this lock holder stored, which is what makes
         // the Relaxed unlock in `Writer::drop` enough.

@@ -161,13 +161,16 @@ fn garbage_versions_and_sequences_end_in_errors() {
     let mut buf = [0u8; 64];
     let short = Duration::from_millis(50);
 
-    // Version beyond any sequence.
-    m.word(VERSION).store(u64::MAX, Ordering::Relaxed);
-    assert!(matches!(view.read(&mut buf), Err(Error::Corrupt { .. })));
-    assert!(matches!(
-        view.writer().unwrap().write(b"x"),
-        Err(Error::Corrupt { .. })
-    ));
+    // Version beyond any sequence: reads are corrupt until the writer's next write, which
+    // numbers again from 1 (M3: before, every later write failed with `Corrupt`).
+    for scribbled in [u64::MAX, 1 << 63] {
+        m.word(VERSION).store(scribbled, Ordering::Relaxed);
+        assert!(matches!(view.read(&mut buf), Err(Error::Corrupt { .. })));
+        assert_eq!(view.writer().unwrap().write(b"again").unwrap(), 1);
+        let n = view.read(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"again");
+        assert_eq!(view.version(), 1);
+    }
 
     // A slot older than the published version.
     m.word(VERSION).store(10, Ordering::Relaxed);
