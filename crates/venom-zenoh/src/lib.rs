@@ -49,6 +49,9 @@ pub const DEFAULT_PREFIX: &str = "venom";
 /// How often the bridge's loops look at their stop flag and at the exported daemon.
 const TICK: Duration = Duration::from_millis(100);
 
+/// Ticks without a new version after which an exporter publishes the latest one again.
+const HEARTBEAT_TICKS: u32 = 10;
+
 /// How a bridge joins Zenoh.
 #[derive(Debug, Clone)]
 pub struct BridgeOptions {
@@ -455,8 +458,11 @@ impl ExportCtx {
                 .declare_queryable(k("data"))
                 .callback(move |q| {
                     let mut buf = buf.lock().unwrap_or_else(|p| p.into_inner());
-                    if let Ok(n) = shell.read_data_checked(&mut buf) {
-                        let _ = q.reply(q.key_expr().clone(), &buf[..n]).wait();
+                    if let Ok(Some(snap)) = shell.read_data_if_changed(0, &mut buf) {
+                        let _ = q
+                            .reply(q.key_expr().clone(), &buf[..snap.len])
+                            .attachment(snap.version.to_le_bytes().to_vec())
+                            .wait();
                     }
                 })
                 .wait()
@@ -510,14 +516,23 @@ impl ExportCtx {
                     self.forward_command(shell_ref, &sample.payload().to_bytes(), lost);
                 }
             });
-            // This thread: each new data version onto the publisher.
+            // This thread: each new data version onto the publisher, with its version as the
+            // attachment; the latest again after a second without one (an importer whose
+            // subscription reached us after a put would otherwise keep a stale value until
+            // the next change; importers skip versions they have).
             let mut buf = vec![0u8; shell.data_size()];
-            let mut since = 0;
+            let (mut since, mut idle) = (0, 0u32);
             while !done() {
-                match shell.read_data_if_changed(since, &mut buf) {
+                let look = if idle >= HEARTBEAT_TICKS { 0 } else { since };
+                match shell.read_data_if_changed(look, &mut buf) {
                     Ok(Some(snap)) => {
-                        since = snap.version;
-                        if publisher.put(&buf[..snap.len]).wait().is_ok() {
+                        let fresh = snap.version != since;
+                        (since, idle) = (snap.version, 0);
+                        let put = publisher
+                            .put(&buf[..snap.len])
+                            .attachment(snap.version.to_le_bytes().to_vec())
+                            .wait();
+                        if put.is_ok() && fresh {
                             Stats::bump(&self.stats.data_updates);
                         }
                         continue;
@@ -531,7 +546,8 @@ impl ExportCtx {
                 }
                 match shell.wait_for_data_timeout(since, TICK) {
                     Err(ChannelError::Disconnected) => lost.store(true, Ordering::Relaxed),
-                    _ => continue,
+                    Err(ChannelError::Timeout) => idle += 1,
+                    _ => {}
                 }
             }
             lost.store(true, Ordering::Relaxed);
@@ -771,13 +787,32 @@ impl ImportCtx {
                 .wait()
                 .map_err(zerr)?
         };
-        let write = |bytes: &[u8], daemon: &DaemonChannel, stats: &Stats, name: &str| match daemon
-            .write_data(bytes)
-        {
-            Ok(()) => Stats::bump(&stats.data_updates),
-            Err(e) => {
-                Stats::bump(&stats.bad_input);
-                log(format_args!("{name}: data from the network refused: {e}"));
+        // The exported version each sample carries: a version already written is skipped
+        // (the exporter's heartbeat, or the first value both queried and published).
+        let last = Arc::new(AtomicU64::new(0));
+        let write = {
+            let last = last.clone();
+            move |sample: &zenoh::sample::Sample,
+                  daemon: &DaemonChannel,
+                  stats: &Stats,
+                  name: &str| {
+                let version = sample.attachment().and_then(|a| {
+                    <[u8; 8]>::try_from(&*a.to_bytes())
+                        .ok()
+                        .map(u64::from_le_bytes)
+                });
+                if let Some(v) = version
+                    && last.swap(v, Ordering::Relaxed) == v
+                {
+                    return;
+                }
+                match daemon.write_data(&sample.payload().to_bytes()) {
+                    Ok(()) => Stats::bump(&stats.data_updates),
+                    Err(e) => {
+                        Stats::bump(&stats.bad_input);
+                        log(format_args!("{name}: data from the network refused: {e}"));
+                    }
+                }
             }
         };
         let on_data = {
@@ -788,9 +823,12 @@ impl ImportCtx {
             );
             self.session
                 .declare_subscriber(self.key("data"))
-                .callback(move |sample| {
-                    if let Some(d) = daemon.upgrade() {
-                        write(&sample.payload().to_bytes(), &d, &stats, &name);
+                .callback({
+                    let write = write.clone();
+                    move |sample| {
+                        if let Some(d) = daemon.upgrade() {
+                            write(&sample, &d, &stats, &name);
+                        }
                     }
                 })
                 .wait()
@@ -805,12 +843,7 @@ impl ImportCtx {
             && let Ok(reply) = replies.recv()
             && let Ok(sample) = reply.result()
         {
-            write(
-                &sample.payload().to_bytes(),
-                &daemon,
-                &self.stats,
-                &self.remote,
-            );
+            write(sample, &daemon, &self.stats, &self.remote);
         }
         // The token may have gone before our subscriber saw it.
         if !self.exporter_alive() {

@@ -263,3 +263,134 @@ fn an_importer_killed_leaves_the_exporter_and_other_importers_going() {
         assert_eq!(ask(&sb, &[i, 9]), [9, i]);
     }
 }
+
+/// Several channels through one exporter and one importer (the library API, as a daemon that
+/// embeds the bridge would use it).
+#[test]
+fn several_channels_through_one_bridge() {
+    use venom_zenoh::{BridgeOptions, Exporter, Importer};
+    let names: Vec<String> = (0..3).map(|_| unique_name("zm")).collect();
+    let locals: Vec<String> = (0..3).map(|_| unique_name("zml")).collect();
+    let _regions = Regions(names.iter().chain(&locals).cloned().collect());
+    let daemons: Vec<Daemon> = names.iter().map(|n| Daemon::start(n)).collect();
+    let port = free_port();
+    let endpoint = vec![format!("tcp/127.0.0.1:{port}")];
+    let exporter = Exporter::start(
+        &names,
+        &BridgeOptions {
+            listen: endpoint.clone(),
+            ..BridgeOptions::default()
+        },
+    )
+    .unwrap();
+    let pairs: Vec<(String, String)> = names.iter().cloned().zip(locals.iter().cloned()).collect();
+    let importer = Importer::start(
+        &pairs,
+        &BridgeOptions {
+            connect: endpoint,
+            ..BridgeOptions::default()
+        },
+    )
+    .unwrap();
+    for (i, (local, daemon)) in locals.iter().zip(&daemons).enumerate() {
+        let shell = connect(local);
+        assert_eq!(ask(&shell, &[i as u8, 1]), [1, i as u8]);
+        daemon.channel.write_data(&[i as u8; 3]).unwrap();
+        let mut buf = [0u8; 8];
+        until("each channel's own value", || {
+            (shell.read_data_checked(&mut buf).ok()? == 3 && buf[..3] == [i as u8; 3]).then_some(())
+        });
+    }
+    assert!(importer.stats().requests >= 3);
+    assert!(exporter.stats().requests >= 3);
+    importer.stop();
+    // The importer stopped: its local channels are gone.
+    for local in &locals {
+        assert!(matches!(
+            ShellChannel::connect(local),
+            Err(Error::NotFound { .. })
+        ));
+    }
+    exporter.stop();
+}
+
+/// A fake exporter (a raw Zenoh session in this process) that sends what no real one would:
+/// a description of another layout version is refused (logged, no channel created); data
+/// larger than the channel is refused (logged, counted) and the last good value stays.
+#[test]
+fn bad_input_from_the_network_is_refused_and_logged() {
+    use std::io::{BufRead, BufReader};
+    use zenoh::Wait;
+    let (name, local) = (unique_name("zbad"), unique_name("zbadl"));
+    let _regions = Regions(vec![local.clone()]);
+    let port = free_port();
+    let session = venom_zenoh::open_session(&venom_zenoh::BridgeOptions {
+        listen: vec![format!("tcp/127.0.0.1:{port}")],
+        ..venom_zenoh::BridgeOptions::default()
+    })
+    .unwrap();
+    let description = Arc::new(Mutex::new(String::from(
+        "venom-zenoh/1 layout=99 data_size=16 data_slots=2 cmd_slots=8 cmd_slot_size=64 \
+         max_clients=2 response_size=64",
+    )));
+    let _desc = {
+        let description = description.clone();
+        session
+            .declare_queryable(format!("venom/{name}/desc"))
+            .callback(move |q| {
+                let d = description.lock().unwrap().clone();
+                let _ = q.reply(q.key_expr().clone(), d).wait();
+            })
+            .wait()
+            .unwrap()
+    };
+    let _token = session
+        .liveliness()
+        .declare_token(format!("venom/{name}/alive"))
+        .wait()
+        .unwrap();
+    let mut importer = Command::new(env!("CARGO_BIN_EXE_venom-zenoh"))
+        .args(["import", &name, "--as", &local, "--connect"])
+        .arg(format!("tcp/127.0.0.1:{port}"))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut log = BufReader::new(importer.stderr.take().unwrap()).lines();
+    let mut wait_for = |needle: &str| {
+        for line in log.by_ref() {
+            if line.unwrap().contains(needle) {
+                return;
+            }
+        }
+        panic!("the importer never said {needle:?}");
+    };
+    let _importer = Bridge(importer);
+    wait_for("layout version 99");
+    assert!(matches!(
+        ShellChannel::connect(&local),
+        Err(Error::NotFound { .. })
+    ));
+    // A valid description: the channel appears; then data too large for it.
+    let valid = description.lock().unwrap().replace(
+        "layout=99",
+        &format!("layout={}", venom_channel::LAYOUT_VERSION),
+    );
+    *description.lock().unwrap() = valid;
+    wait_for("imported as local channel");
+    let shell = connect(&local);
+    let publisher = session
+        .declare_publisher(format!("venom/{name}/data"))
+        .wait()
+        .unwrap();
+    let mut buf = [0u8; 16];
+    // Put again until it arrives: a put made before the importer's subscription reached this
+    // session goes nowhere.
+    until("the good value", || {
+        publisher.put(vec![5u8; 8]).wait().unwrap();
+        (shell.read_data_checked(&mut buf).ok()? == 8 && buf[..8] == [5; 8]).then_some(())
+    });
+    publisher.put(vec![6u8; 17]).wait().unwrap();
+    wait_for("data from the network refused");
+    assert_eq!(shell.read_data_checked(&mut buf).unwrap(), 8);
+    assert_eq!(buf[..8], [5; 8]);
+}
