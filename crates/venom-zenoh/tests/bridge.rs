@@ -394,3 +394,61 @@ fn bad_input_from_the_network_is_refused_and_logged() {
     assert_eq!(shell.read_data_checked(&mut buf).unwrap(), 8);
     assert_eq!(buf[..8], [5; 8]);
 }
+
+/// The link cut and restored: the exporter frozen (SIGSTOP: to the importer, its link goes
+/// silent, as a cut cable) past its lease (1 s here, through `--config`): the importer removes
+/// the local channel; thawed, the link comes back and so does the channel.
+#[test]
+fn a_link_cut_and_restored() {
+    let (name, local) = (unique_name("zl"), unique_name("zll"));
+    let _regions = Regions(vec![name.clone(), local.clone()]);
+    let config = std::env::temp_dir().join(format!("{name}.json5"));
+    std::fs::write(&config, "{ transport: { link: { tx: { lease: 1000 } } } }").unwrap();
+    let config_arg = config.to_str().unwrap().to_owned();
+    let _daemon = Daemon::start(&name);
+    let port = free_port();
+    let exporter = Bridge::spawn(&[
+        "export",
+        &name,
+        "--listen",
+        &format!("tcp/127.0.0.1:{port}"),
+        "--config",
+        &config_arg,
+    ]);
+    let _importer = Bridge::spawn(&[
+        "import",
+        &name,
+        "--as",
+        &local,
+        "--connect",
+        &format!("tcp/127.0.0.1:{port}"),
+        "--config",
+        &config_arg,
+    ]);
+    let shell = connect(&local);
+    assert_eq!(ask(&shell, b"up"), b"pu");
+    let signal = |sig: &str| {
+        let pid = exporter.0.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args([sig, &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    };
+    signal("-STOP");
+    let mut buf = [0u8; 8];
+    until("Disconnected once the link went silent", || {
+        matches!(
+            shell.request_timeout(b"x", &mut buf, Duration::from_millis(200)),
+            Err(Error::Disconnected)
+        )
+        .then_some(())
+    });
+    drop(shell);
+    signal("-CONT");
+    let shell = connect(&local);
+    assert_eq!(ask(&shell, b"back"), b"kcab");
+    let _ = std::fs::remove_file(&config);
+}
