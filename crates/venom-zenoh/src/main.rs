@@ -5,7 +5,8 @@
 //! venom-zenoh import NAME... [--as LOCAL] [--listen ...] [--connect ...] [--prefix P] [--config FILE] [--scout]
 //! ```
 //!
-//! Runs until killed; logs what it does on standard error.
+//! Runs until SIGINT or SIGTERM (then stops cleanly: an importer removes its local channels);
+//! logs what it does on standard error.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -96,13 +97,29 @@ fn main() -> ExitCode {
             Importer::start(&pairs, &net.options()).map(|i| Box::new(i) as Box<dyn std::fmt::Debug>)
         }
     };
-    match started {
-        Ok(_bridge) => loop {
-            std::thread::park();
-        },
+    let bridge = match started {
+        Ok(bridge) => bridge,
         Err(e) => {
             eprintln!("venom-zenoh: {e}");
-            ExitCode::FAILURE
+            return ExitCode::FAILURE;
+        }
+    };
+    // Until SIGINT or SIGTERM; then the bridge stops (an importer removes its channels).
+    match signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+    ]) {
+        Ok(mut signals) => {
+            let _ = signals.forever().next();
+        }
+        Err(e) => {
+            eprintln!("venom-zenoh: cannot wait for signals ({e}); running until killed");
+            loop {
+                std::thread::park();
+            }
         }
     }
+    eprintln!("venom-zenoh: stopping");
+    drop(bridge);
+    ExitCode::SUCCESS
 }
