@@ -246,6 +246,36 @@ impl ShellChannel {
         }
     }
 
+    /// Sends a burst of fire-and-forget commands, in order: as many as the queue has room for,
+    /// from the first, with one claim of the queue and one doorbell check for all of them
+    /// (the daemon is woken at most once). Returns how many were sent; send the rest again.
+    ///
+    /// # Errors
+    /// As [`try_send_command`](Self::try_send_command): [`Error::QueueFull`] if not even the
+    /// first fits, [`Error::TooLarge`] if any is too long (nothing sent),
+    /// [`Error::Disconnected`].
+    ///
+    /// ```no_run
+    /// # use venom_channel::ShellChannel;
+    /// let shell = ShellChannel::connect("sensors")?;
+    /// let cmds: [&[u8]; 3] = [b"a", b"b", b"c"];
+    /// let mut next = 0;
+    /// while next < cmds.len() {
+    ///     next += shell.try_send_commands(&cmds[next..])?;
+    /// }
+    /// # Ok::<(), venom_channel::Error>(())
+    /// ```
+    pub fn try_send_commands(&self, cmds: &[&[u8]]) -> Result<usize> {
+        for cmd in cmds {
+            self.check_sendable(cmd)?;
+        }
+        match self.producer.try_send_batch(cmds) {
+            Ok(n) => Ok(n),
+            Err(venom_mpsc::Error::Full) if self.views.disconnected() => Err(Error::Disconnected),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     pub(crate) fn check_sendable(&self, cmd: &[u8]) -> Result<()> {
         if self.views.header.is_closed() {
             return Err(Error::Disconnected);

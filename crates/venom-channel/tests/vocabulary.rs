@@ -286,3 +286,47 @@ fn shared_bytes_and_a_typed_value_in_another_process_are_one_value() {
         ErrorKind::BufferTooSmall
     );
 }
+
+/// A shell process sends 200 commands in bursts of 16 through an 8-slot queue
+/// (`try_send_commands`: split where the queue is full, the rest sent again): they arrive once
+/// each and in order.
+#[test]
+fn bursts_of_commands_from_a_shell_process_arrive_in_order() {
+    if child_role().as_deref() == Some("shell") {
+        let shell = connect_when_ready(&child_arg("NAME"));
+        let cmds: Vec<[u8; 2]> = (0u8..200).map(|i| [i, 0xB5]).collect();
+        let mut next = 0;
+        while next < cmds.len() {
+            let burst: Vec<&[u8]> = cmds[next..(next + 16).min(cmds.len())]
+                .iter()
+                .map(|c| &c[..])
+                .collect();
+            match shell.try_send_commands(&burst) {
+                Ok(n) => next += n,
+                Err(Error::QueueFull) => std::thread::yield_now(),
+                Err(e) => panic!("burst failed: {e}"),
+            }
+        }
+        return;
+    }
+    let name = unique_name("voc_burst");
+    let _g = guard(&name);
+    let d = DaemonChannel::create(&name, config()).unwrap();
+    let mut child = KillOnDrop::spawn(
+        spawn_self(
+            "bursts_of_commands_from_a_shell_process_arrive_in_order",
+            "shell",
+        )
+        .env(arg_var("NAME"), &name),
+    );
+    let mut buf = [0u8; 64];
+    for i in 0u8..200 {
+        let cmd = d
+            .recv_command_timeout(&mut buf, WAIT)
+            .unwrap()
+            .expect("the next command");
+        assert_eq!(&buf[..cmd.len], &[i, 0xB5]);
+    }
+    assert!(child.wait_timeout(WAIT).expect("shell exits").success());
+    assert_eq!(d.stats().dropped, 0);
+}

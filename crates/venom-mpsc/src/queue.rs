@@ -435,47 +435,123 @@ impl<'a> Producer<'a> {
         Ok(out)
     }
 
+    /// Sends a burst: `msgs` in order, as many as there are free slots for from the first,
+    /// with one claim of the tail for all of them and one doorbell check at the end (the
+    /// consumer is woken at most once). Returns how many were sent, from the first: the caller
+    /// sends the rest again, in order.
+    ///
+    /// # Errors
+    /// * [`Error::TooLarge`]: a message exceeds the payload size (nothing sent);
+    /// * [`Error::Full`]: not even the first message fits;
+    /// * [`Error::Corrupt`]: the shared positions never settle.
+    ///
+    /// ```
+    /// use venom_mpsc::{Config, OwnedQueue};
+    /// let q = OwnedQueue::new(Config::new(4, 64))?;
+    /// let sent = q.view().producer(1).try_send_batch(&[b"one", b"two", b"three"])?;
+    /// assert_eq!(sent, 3);
+    /// let mut c = q.view().consumer()?;
+    /// assert_eq!(c.try_recv_ref()?.unwrap().to_vec(), b"one");
+    /// # Ok::<(), venom_mpsc::Error>(())
+    /// ```
+    pub fn try_send_batch(&self, msgs: &[&[u8]]) -> Result<usize> {
+        let q = &self.queue;
+        let max = q.shape.payload();
+        if let Some(m) = msgs.iter().find(|m| m.len() > max) {
+            return Err(Error::TooLarge { len: m.len(), max });
+        }
+        if msgs.is_empty() {
+            return Ok(0);
+        }
+        let (first, count) = self.claim_run(msgs.len())?;
+        let mut sent = count;
+        for (i, msg) in msgs[..count].iter().enumerate() {
+            let pos = first.wrapping_add(i as u64);
+            let Some((sh, payload, lap)) = self.take_claimed(pos) else {
+                // The consumer voided this claim (we stalled past `CLAIM_BOUND` between the
+                // claim and here): this message and the ones after it are not sent.
+                sent = sent.min(i);
+                continue;
+            };
+            if i >= sent {
+                // Claimed after a voided one: given back as a cancelled message, which the
+                // consumer skips (the caller sends it again, after the voided one).
+                sh.meta.store(CANCELLED, Ordering::Relaxed);
+                q.publish_slot(sh, lap);
+                continue;
+            }
+            sh.meta.store(
+                msg.len() as u64 | (u64::from(self.sender) << 32),
+                Ordering::Relaxed,
+            );
+            payload.store(0, msg);
+            q.publish_slot(sh, lap);
+        }
+        q.notify();
+        match sent {
+            0 => Err(Error::Full),
+            n => Ok(n),
+        }
+    }
+
     /// Claims the slot at the tail for this producer (`WRITING` with our pid): the slot, its
     /// payload words and its lap.
     ///
     /// # Errors
     /// [`Error::Full`]; [`Error::Corrupt`] if the positions never settle.
     fn claim(&self) -> Result<(&'a SlotHeader, Payload<'a>, u64)> {
+        for _ in 0..SEND_ATTEMPTS {
+            let (pos, _) = self.claim_run(1)?;
+            if let Some(claimed) = self.take_claimed(pos) {
+                return Ok(claimed);
+            }
+            // The consumer voided our claim (we were stalled): claim anew.
+        }
+        Err(Error::Corrupt {
+            reason: "queue positions never settle",
+        })
+    }
+
+    /// Claims up to `n` consecutive free slots at the tail with one move of the tail: their
+    /// first position and how many (at least one).
+    ///
+    /// # Errors
+    /// [`Error::Full`]; [`Error::Corrupt`] if the positions never settle.
+    fn claim_run(&self, n: usize) -> Result<(u64, usize)> {
         let q = &self.queue;
         let tail = &q.header.tail.tail;
         let mut pos = tail.load(Ordering::Relaxed);
         for _ in 0..SEND_ATTEMPTS {
-            let lap = q.shape.lap(pos);
-            let (sh, payload) = q.slot(pos);
-            // SYNC POINT [P1]: pairs with the consumer's Release store of FREE [C2]: its reads
-            // of the slot's last message happen before our writes.
-            let state = sh.state.load(Ordering::Acquire);
-            let free = encode(lap, State::Free);
-            if state == free {
-                if let Err(now) = tail.compare_exchange_weak(
+            let mut free = 0usize;
+            let mut state = 0;
+            while free < n {
+                let p = pos.wrapping_add(free as u64);
+                let (sh, _) = q.slot(p);
+                // SYNC POINT [P1]: pairs with the consumer's Release store of FREE [C2]: its
+                // reads of the slot's last message happen before our writes.
+                state = sh.state.load(Ordering::Acquire);
+                if state != encode(q.shape.lap(p), State::Free) {
+                    break;
+                }
+                free += 1;
+            }
+            if free > 0 {
+                match tail.compare_exchange_weak(
                     pos,
-                    pos.wrapping_add(1),
+                    pos.wrapping_add(free as u64),
                     Ordering::Relaxed,
                     Ordering::Relaxed,
                 ) {
-                    pos = now;
-                    continue;
+                    Ok(_) => return Ok((pos, free)),
+                    Err(now) => {
+                        pos = now;
+                        continue;
+                    }
                 }
-                let writing = encode(lap, State::Writing(q.pid));
-                if sh
-                    .state
-                    .compare_exchange(free, writing, Ordering::Relaxed, Ordering::Relaxed)
-                    .is_err()
-                {
-                    // The consumer voided our claim (we were stalled): claim anew.
-                    pos = tail.load(Ordering::Relaxed);
-                    continue;
-                }
-                return Ok((sh, payload, lap));
             }
             match decode(state) {
                 // The slot still holds the previous lap's message: full.
-                Some((l, _)) if l == lap.wrapping_sub(1) & crate::layout::LAP_MASK => {
+                Some((l, _)) if l == q.shape.lap(pos).wrapping_sub(1) & crate::layout::LAP_MASK => {
                     return Err(Error::Full);
                 }
                 // Our position is stale (others claimed it): look again.
@@ -488,6 +564,23 @@ impl<'a> Producer<'a> {
         Err(Error::Corrupt {
             reason: "queue positions never settle",
         })
+    }
+
+    /// Marks claimed position `pos` as being written by us (`FREE` → `WRITING(pid)`); `None`
+    /// if the consumer voided the claim meanwhile.
+    fn take_claimed(&self, pos: u64) -> Option<(&'a SlotHeader, Payload<'a>, u64)> {
+        let q = &self.queue;
+        let lap = q.shape.lap(pos);
+        let (sh, payload) = q.slot(pos);
+        sh.state
+            .compare_exchange(
+                encode(lap, State::Free),
+                encode(lap, State::Writing(q.pid)),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            )
+            .is_ok()
+            .then_some((sh, payload, lap))
     }
 }
 
@@ -502,17 +595,22 @@ struct Publish<'q, 'a> {
 
 impl Drop for Publish<'_, '_> {
     fn drop(&mut self) {
-        let q = self.queue;
         if self.cancelled {
             self.sh.meta.fetch_or(CANCELLED, Ordering::Relaxed);
         }
+        self.queue.publish_slot(self.sh, self.lap);
+        // SYNC POINT [P3] (in `notify`): Dekker pair with the consumer's SeqCst fence before
+        // it sleeps; also the release fence for the futex bump.
+        self.queue.notify();
+    }
+}
+
+impl Queue<'_> {
+    /// Hands a written (or cancelled) slot to the consumer.
+    fn publish_slot(&self, sh: &SlotHeader, lap: u64) {
         // SYNC POINT [P2]: pairs with the consumer's Acquire load [C1].
-        self.sh
-            .state
-            .store(encode(self.lap, State::Ready(q.pid)), Ordering::Release);
-        // SYNC POINT [P3]: Dekker pair with the consumer's SeqCst fence before it sleeps; also
-        // the release fence for the futex bump.
-        q.notify();
+        sh.state
+            .store(encode(lap, State::Ready(self.pid)), Ordering::Release);
     }
 }
 

@@ -203,8 +203,8 @@ fn serve_role(role: &str, a: &[String]) {
         "venom-daemon" => rtt::serve_venom(arg(0), num(1) as u32, num(2) as usize),
         "echo" => rtt::serve_echo(arg(0), arg(1)),
         "produce-raw" => stream::produce_raw(arg(0), num(1), arg(2) == "1"),
-        "produce-venom" => stream::produce_venom(arg(0), num(1)),
-        "produce-queue" => stream::produce_queue(arg(0), num(1)),
+        "produce-venom" => stream::produce_venom(arg(0), num(1), arg(2) == "1"),
+        "produce-queue" => stream::produce_queue(arg(0), num(1), arg(2) == "1"),
         "produce-kernel" => stream::produce_kernel(arg(0), arg(1), num(2)),
         "write-venom" => snap::write_venom(arg(0), num(1) as usize, num(2) as u32, arg(3), arg(4)),
         "write-raw" => snap::write_raw(arg(0), num(1) as usize, arg(2)),
@@ -225,7 +225,7 @@ fn scenario(opts: &Opts, name: &str) {
                 messages: opts.rounds as u64,
                 ..opts.clone()
             };
-            stream::venom_commands(&opts)
+            stream::venom_commands(&opts, false)
         }
         other => panic!("unknown scenario {other}"),
     };
@@ -427,7 +427,13 @@ fn main() {
             o,
             "stream/commands",
             "VenomMemory try_send_command → try_recv_command",
-            || stream::venom_commands(o),
+            || stream::venom_commands(o, false),
+        );
+        plan.add(
+            o,
+            "stream/commands-batched",
+            "VenomMemory try_send_commands (bursts of 32) → try_recv_command",
+            || stream::venom_commands(o, true),
         );
         for producers in [2u64, 4, 8] {
             let label = format!(
@@ -449,7 +455,7 @@ fn main() {
         plan.add(
             o,
             "stream/queue-batched",
-            "venom-mpsc try_send → drain(32)",
+            "venom-mpsc try_send_batch(32) → drain(32)",
             || stream::venom_queue(o, true),
         );
         plan.add(

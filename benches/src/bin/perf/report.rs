@@ -210,9 +210,9 @@ fn targets(r: &Results) -> Vec<Target> {
             "M/s",
         ),
         t(
-            "commands, 64 B, batched",
+            "commands, 64 B, batched (try_send_commands, bursts of 32)",
             ("raw SPSC ring, batched", rate(r, "stream/spsc-batched")),
-            rate(r, "stream/queue-batched"),
+            rate(r, "stream/commands-batched"),
             false,
             0.5,
             "M/s",
@@ -301,10 +301,11 @@ const RTT_KEYS: [&str; 19] = [
     "rtt/pipe",
 ];
 
-const STREAM_KEYS: [&str; 10] = [
+const STREAM_KEYS: [&str; 11] = [
     "stream/spsc",
     "stream/spsc-batched",
     "stream/commands",
+    "stream/commands-batched",
     "stream/producers-2",
     "stream/producers-4",
     "stream/producers-8",

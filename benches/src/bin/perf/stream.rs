@@ -91,19 +91,29 @@ pub(crate) fn spsc(opts: &Opts, batched: bool) -> Run {
 }
 
 /// Second process: send `n` 64-byte commands through a channel's shell.
-pub(crate) fn produce_venom(name: &str, n: u64) {
+pub(crate) fn produce_venom(name: &str, n: u64, batched: bool) {
     pin_to_cpu(1);
     let shell = connect(name);
     let msg = [7u8; MSG];
-    for _ in 0..n {
-        while shell.try_send_command(&msg).is_err() {
+    let burst = [&msg[..]; BATCH as usize];
+    let mut sent = 0;
+    while sent < n {
+        let got = if batched {
+            let want = (n - sent).min(BATCH) as usize;
+            shell.try_send_commands(&burst[..want]).unwrap_or(0) as u64
+        } else {
+            u64::from(shell.try_send_command(&msg).is_ok())
+        };
+        if got == 0 {
             std::hint::spin_loop();
         }
+        sent += got;
     }
 }
 
-/// Second process: send `n` 64-byte messages straight into a venom-mpsc queue.
-pub(crate) fn produce_queue(name: &str, n: u64) {
+/// Second process: send `n` 64-byte messages straight into a venom-mpsc queue, one by one or
+/// in bursts of [`BATCH`] (`try_send_batch`).
+pub(crate) fn produce_queue(name: &str, n: u64, batched: bool) {
     pin_to_cpu(1);
     let shm = Shm::open(name);
     // SAFETY: the queue occupies the whole region, initialised by the receiver before it
@@ -111,21 +121,35 @@ pub(crate) fn produce_queue(name: &str, n: u64) {
     let q = unsafe { Queue::from_raw(shm.as_ptr(), shm.len()) }.expect("queue");
     let p = q.producer(1);
     let msg = [7u8; MSG];
-    for _ in 0..n {
-        while p.try_send(&msg).is_err() {
+    let burst = [&msg[..]; BATCH as usize];
+    let mut sent = 0;
+    while sent < n {
+        let got = if batched {
+            let want = (n - sent).min(BATCH) as usize;
+            p.try_send_batch(&burst[..want]).unwrap_or(0) as u64
+        } else {
+            u64::from(p.try_send(&msg).is_ok())
+        };
+        if got == 0 {
             std::hint::spin_loop();
         }
+        sent += got;
     }
 }
 
-/// `ShellChannel::try_send_command` → `DaemonChannel::try_recv_command`, one by one.
-pub(crate) fn venom_commands(opts: &Opts) -> Run {
-    venom_producers(opts, 1)
+/// `ShellChannel::try_send_command` (or `try_send_commands` in bursts) →
+/// `DaemonChannel::try_recv_command`, one by one.
+pub(crate) fn venom_commands(opts: &Opts, batched: bool) -> Run {
+    venom_senders(opts, 1, batched)
 }
 
 /// [`venom_commands`] from `producers` processes at once (each a shell sending its share of
 /// the messages; all pinned to CPU 1, so on two cores they take turns on one).
 pub(crate) fn venom_producers(opts: &Opts, producers: u64) -> Run {
+    venom_senders(opts, producers, false)
+}
+
+fn venom_senders(opts: &Opts, producers: u64, batched: bool) -> Run {
     let name = channel_name("cmd");
     let d = DaemonChannel::create_with(
         &name,
@@ -139,7 +163,10 @@ pub(crate) fn venom_producers(opts: &Opts, producers: u64) -> Run {
     let share = opts.messages / producers;
     let n = share * producers;
     let mut children: Vec<_> = (0..producers)
-        .map(|_| spawn_role("produce-venom", &[&name, &share.to_string()]))
+        .map(|_| {
+            let burst = if batched { "1" } else { "0" };
+            spawn_role("produce-venom", &[&name, &share.to_string(), burst])
+        })
         .collect();
     let cpu = CpuMeter::start(children[0].id());
     let mut buf = [0u8; MSG];
@@ -173,7 +200,8 @@ pub(crate) fn venom_queue(opts: &Opts, batched: bool) -> Run {
     let q = unsafe { Queue::init(shm.as_ptr(), shm.len(), config) }.expect("queue");
     let mut c = q.consumer().expect("consumer");
     let n = opts.messages;
-    let mut child = spawn_role("produce-queue", &[shm.name(), &n.to_string()]);
+    let burst = if batched { "1" } else { "0" };
+    let mut child = spawn_role("produce-queue", &[shm.name(), &n.to_string(), burst]);
     let cpu = CpuMeter::start(child.id());
     let mut buf = [0u8; MSG];
     let mut start = None;
