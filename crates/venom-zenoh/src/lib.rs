@@ -341,9 +341,26 @@ impl Description {
 /// while its daemon is alive). Dropping it stops it, as [`stop`](Self::stop) does.
 #[derive(Debug)]
 pub struct Exporter {
+    threads: Threads,
+}
+
+/// A bridge's threads (one per channel), the flag that stops them and their counters.
+#[derive(Debug, Default)]
+struct Threads {
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
     stats: Arc<Stats>,
+}
+
+impl Threads {
+    /// Raises the stop flag, calls `wake` (for loops that sleep elsewhere), joins.
+    fn halt(&mut self, wake: impl FnOnce()) {
+        self.stop.store(true, Ordering::Relaxed);
+        wake();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
 }
 
 impl Exporter {
@@ -353,49 +370,37 @@ impl Exporter {
     /// [`BridgeError::Zenoh`] if the session cannot open.
     pub fn start(names: &[String], options: &BridgeOptions) -> Result<Self, BridgeError> {
         let session = open_session(options)?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let stats = Arc::new(Stats::default());
-        let threads = names
+        let mut threads = Threads::default();
+        threads.threads = names
             .iter()
             .map(|name| {
                 let ctx = ExportCtx {
                     session: session.clone(),
                     name: name.clone(),
                     prefix: options.prefix.clone(),
-                    stop: stop.clone(),
-                    stats: stats.clone(),
+                    stop: threads.stop.clone(),
+                    stats: threads.stats.clone(),
                 };
                 std::thread::spawn(move || ctx.run())
             })
             .collect();
-        Ok(Self {
-            stop,
-            threads,
-            stats,
-        })
+        Ok(Self { threads })
     }
 
     /// The counters so far.
     pub fn stats(&self) -> StatsSnapshot {
-        self.stats.snapshot()
+        self.threads.stats.snapshot()
     }
 
     /// Stops serving (within about 100 ms) and waits for the threads.
     pub fn stop(mut self) {
-        self.halt();
-    }
-
-    fn halt(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
+        self.threads.halt(|| {});
     }
 }
 
 impl Drop for Exporter {
     fn drop(&mut self) {
-        self.halt();
+        self.threads.halt(|| {});
     }
 }
 
@@ -619,10 +624,8 @@ impl ExportCtx {
 /// stops it (and removes the local channels), as [`stop`](Self::stop) does.
 #[derive(Debug)]
 pub struct Importer {
-    stop: Arc<AtomicBool>,
+    threads: Threads,
     serving: Vec<Arc<Mutex<Option<StopHandle>>>>,
-    threads: Vec<JoinHandle<()>>,
-    stats: Arc<Stats>,
 }
 
 impl Importer {
@@ -633,10 +636,9 @@ impl Importer {
     /// [`BridgeError::Zenoh`] if the session cannot open.
     pub fn start(pairs: &[(String, String)], options: &BridgeOptions) -> Result<Self, BridgeError> {
         let session = open_session(options)?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let stats = Arc::new(Stats::default());
+        let mut threads = Threads::default();
         let mut serving = Vec::new();
-        let threads = pairs
+        threads.threads = pairs
             .iter()
             .map(|(remote, local)| {
                 let slot = Arc::new(Mutex::new(None));
@@ -646,24 +648,19 @@ impl Importer {
                     remote: remote.clone(),
                     local: local.clone(),
                     prefix: options.prefix.clone(),
-                    stop: stop.clone(),
-                    stats: stats.clone(),
+                    stop: threads.stop.clone(),
+                    stats: threads.stats.clone(),
                     serving: slot,
                 };
                 std::thread::spawn(move || ctx.run())
             })
             .collect();
-        Ok(Self {
-            stop,
-            serving,
-            threads,
-            stats,
-        })
+        Ok(Self { threads, serving })
     }
 
     /// The counters so far.
     pub fn stats(&self) -> StatsSnapshot {
-        self.stats.snapshot()
+        self.threads.stats.snapshot()
     }
 
     /// Stops, removes the local channels and waits for the threads.
@@ -672,15 +669,14 @@ impl Importer {
     }
 
     fn halt(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        for slot in &self.serving {
-            if let Some(h) = &*slot.lock().unwrap_or_else(|p| p.into_inner()) {
-                h.stop();
+        let serving = &self.serving;
+        self.threads.halt(|| {
+            for slot in serving {
+                if let Some(h) = &*slot.lock().unwrap_or_else(|p| p.into_inner()) {
+                    h.stop();
+                }
             }
-        }
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
+        });
     }
 }
 
