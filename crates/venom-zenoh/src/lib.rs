@@ -165,6 +165,25 @@ fn log(msg: std::fmt::Arguments<'_>) {
     eprintln!("venom-zenoh: {msg}");
 }
 
+/// A retry loop's log: a line is written once, not again while it repeats (a bridge that
+/// retries every 100 ms does not flood its log with one cause).
+#[derive(Debug, Default)]
+struct OnceLog(Option<String>);
+
+impl OnceLog {
+    fn say(&mut self, line: String) {
+        if self.0.as_ref() != Some(&line) {
+            log(format_args!("{line}"));
+            self.0 = Some(line);
+        }
+    }
+
+    /// Something else happened: the next line is written even if it repeats the last.
+    fn reset(&mut self) {
+        self.0 = None;
+    }
+}
+
 /// Opens a Zenoh session as `options` say: peer mode, multicast scouting off unless asked.
 ///
 /// # Errors
@@ -419,24 +438,23 @@ impl ExportCtx {
 
     /// Attaches to the channel whenever its daemon is there, serves it until it goes.
     fn run(self) {
-        let mut waiting_logged = false;
+        let mut quiet = OnceLog::default();
         while !self.stopped() {
             let shell = match ShellChannel::connect(&self.name) {
                 Ok(s) => s,
                 Err(e) => {
-                    if !waiting_logged {
-                        log(format_args!("{}: waiting for the channel ({e})", self.name));
-                        waiting_logged = true;
-                    }
+                    quiet.say(format!("{}: waiting for the channel ({e})", self.name));
                     std::thread::sleep(Duration::from_millis(20));
                     continue;
                 }
             };
-            waiting_logged = false;
             match self.serve(Arc::new(shell)) {
-                Ok(()) => log(format_args!("{}: the local daemon is gone", self.name)),
+                Ok(()) => {
+                    quiet.reset();
+                    log(format_args!("{}: the local daemon is gone", self.name));
+                }
                 Err(e) => {
-                    log(format_args!("{}: {e}", self.name));
+                    quiet.say(format!("{}: {e}", self.name));
                     std::thread::sleep(TICK);
                 }
             }
@@ -720,23 +738,22 @@ impl ImportCtx {
     }
 
     fn run(self) {
-        let mut waiting_logged = false;
+        let mut quiet = OnceLog::default();
         while !self.stopped() {
             if !self.exporter_alive() {
-                if !waiting_logged {
-                    log(format_args!("{}: waiting for its exporter", self.remote));
-                    waiting_logged = true;
-                }
+                quiet.say(format!("{}: waiting for its exporter", self.remote));
                 continue;
             }
-            waiting_logged = false;
             match self.mirror() {
-                Ok(()) => log(format_args!(
-                    "{}: the exporter is gone; local channel {} removed",
-                    self.remote, self.local
-                )),
+                Ok(()) => {
+                    quiet.reset();
+                    log(format_args!(
+                        "{}: the exporter is gone; local channel {} removed",
+                        self.remote, self.local
+                    ));
+                }
                 Err(e) => {
-                    log(format_args!("{}: {e}", self.remote));
+                    quiet.say(format!("{}: {e}", self.remote));
                     std::thread::sleep(TICK);
                 }
             }
