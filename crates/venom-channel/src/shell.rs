@@ -266,8 +266,9 @@ impl ShellChannel {
     /// # Ok::<(), venom_channel::Error>(())
     /// ```
     pub fn try_send_commands(&self, cmds: &[&[u8]]) -> Result<usize> {
-        for cmd in cmds {
-            self.check_sendable(cmd)?;
+        match cmds.iter().max_by_key(|c| c.len()) {
+            Some(longest) => self.check_sendable(longest)?,
+            None => return Ok(0),
         }
         match self.producer.try_send_batch(cmds) {
             Ok(n) => Ok(n),

@@ -6,24 +6,26 @@
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use venom_channel::{ChannelConfig, DaemonChannel, Error, ShellChannel, StopHandle};
-use venom_shm::testing::unique_name;
+use venom_shm::testing::{spin_until, unique_name};
 
 /// How long the bridge may take to (re)establish a link or notice a loss.
 const PATIENCE: Duration = Duration::from_secs(30);
 
-/// Polls `f` until it yields, failing the test after [`PATIENCE`].
+/// Polls `f` until it yields (`venom_shm::testing::spin_until`), failing the test after
+/// [`PATIENCE`].
 fn until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(start.elapsed() < PATIENCE, "gave up waiting: {what}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let mut out = None;
+    assert!(
+        spin_until(PATIENCE, || {
+            out = f();
+            out.is_some()
+        }),
+        "gave up waiting: {what}"
+    );
+    out.expect("spin_until saw it")
 }
 
 /// A bridge process, killed when dropped.

@@ -94,21 +94,10 @@ pub(crate) fn spsc(opts: &Opts, batched: bool) -> Run {
 pub(crate) fn produce_venom(name: &str, n: u64, batched: bool) {
     pin_to_cpu(1);
     let shell = connect(name);
-    let msg = [7u8; MSG];
-    let burst = [&msg[..]; BATCH as usize];
-    let mut sent = 0;
-    while sent < n {
-        let got = if batched {
-            let want = (n - sent).min(BATCH) as usize;
-            shell.try_send_commands(&burst[..want]).unwrap_or(0) as u64
-        } else {
-            u64::from(shell.try_send_command(&msg).is_ok())
-        };
-        if got == 0 {
-            std::hint::spin_loop();
-        }
-        sent += got;
-    }
+    send_all(n, batched, |burst| match burst {
+        [one] => usize::from(shell.try_send_command(one).is_ok()),
+        many => shell.try_send_commands(many).unwrap_or(0),
+    });
 }
 
 /// Second process: send `n` 64-byte messages straight into a venom-mpsc queue, one by one or
@@ -120,20 +109,24 @@ pub(crate) fn produce_queue(name: &str, n: u64, batched: bool) {
     // passed the name; accessed only through the queue.
     let q = unsafe { Queue::from_raw(shm.as_ptr(), shm.len()) }.expect("queue");
     let p = q.producer(1);
+    send_all(n, batched, |burst| match burst {
+        [one] => usize::from(p.try_send(one).is_ok()),
+        many => p.try_send_batch(many).unwrap_or(0),
+    });
+}
+
+/// Sends `n` 64-byte messages through `send` (given one message, or a burst of up to
+/// [`BATCH`]; it returns how many went), spinning while nothing goes.
+fn send_all(n: u64, batched: bool, mut send: impl FnMut(&[&[u8]]) -> usize) {
     let msg = [7u8; MSG];
     let burst = [&msg[..]; BATCH as usize];
     let mut sent = 0;
     while sent < n {
-        let got = if batched {
-            let want = (n - sent).min(BATCH) as usize;
-            p.try_send_batch(&burst[..want]).unwrap_or(0) as u64
-        } else {
-            u64::from(p.try_send(&msg).is_ok())
-        };
-        if got == 0 {
-            std::hint::spin_loop();
+        let want = if batched { (n - sent).min(BATCH) } else { 1 };
+        match send(&burst[..want as usize]) {
+            0 => std::hint::spin_loop(),
+            got => sent += got as u64,
         }
-        sent += got;
     }
 }
 
