@@ -369,7 +369,9 @@ impl From<venom_mpsc::Error> for Error {
         use venom_mpsc::Error as E;
         match e {
             E::Full => Error::QueueFull,
-            E::Timeout => Error::Timeout,
+            // The send stalled so long, each time, that the daemon stopped waiting for it:
+            // nothing was sent, as after a timeout.
+            E::Timeout | E::Stalled => Error::Timeout,
             E::TooLarge { len, max } => Error::TooLarge { len, max },
             E::BufferTooSmall { needed, got } => Error::BufferTooSmall { needed, got },
             E::ConsumerBusy { pid } => Error::Busy { pid },

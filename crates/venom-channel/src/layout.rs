@@ -19,8 +19,9 @@ use crate::error::{Error, Result};
 
 /// "VNOM".
 pub const MAGIC: u32 = 0x564E_4F4D;
-/// Version of the channel layout.
-pub const LAYOUT_VERSION: u32 = 5;
+/// Version of the channel layout (6: the command queue's layout version 2, whose producers
+/// publish by CAS so a stalled one can be set aside).
+pub const LAYOUT_VERSION: u32 = 6;
 /// Pointer width and byte order of this build: `0x0102_03ww` in native byte order, `ww` the
 /// pointer width in bytes. A process of another byte order reads it reversed.
 pub const ABI_MARKER: u32 = 0x0102_0300 | (core::mem::size_of::<usize>() as u32);

@@ -19,6 +19,11 @@ pub const CLAIM_BOUND: Duration = Duration::from_millis(2);
 /// How long a slot may stay `WRITING` before the consumer checks that its producer lives.
 pub const STUCK_BOUND: Duration = Duration::from_millis(2);
 
+/// How long the consumer waits for a live producer that stays in the middle of a send
+/// (stopped, descheduled, hostile) before it skips the slot. The producer learns it when it
+/// publishes and sends the message again (see the queue's documentation): nothing is lost.
+pub const LIVE_BOUND: Duration = Duration::from_millis(20);
+
 /// How often a sleeping consumer looks again while a claim is pending (its producer might have
 /// died and will then never ring the doorbell).
 const PENDING_POLL: Duration = Duration::from_millis(1);
@@ -47,13 +52,23 @@ pub struct Message {
 pub struct Consumer<'a> {
     queue: Queue<'a>,
     head: u64,
-    /// Where the consumer has been waiting, and since when.
-    stall: Option<(u64, u64, Stopwatch)>,
+    /// Where the consumer has been waiting, since when, and since its last liveness check.
+    stall: Option<Stall>,
     /// Polls that found the head slot free (the tail is read only every
     /// `TAIL_CHECK_EVERY`-th time).
     free_polls: u32,
     abandoned: u64,
+    skipped: u64,
     corrupt: u64,
+}
+
+/// The head slot the consumer has been waiting on.
+#[derive(Debug)]
+struct Stall {
+    pos: u64,
+    state: u64,
+    since: Stopwatch,
+    checked: Stopwatch,
 }
 
 impl<'a> Queue<'a> {
@@ -91,6 +106,7 @@ impl<'a> Queue<'a> {
             stall: None,
             free_polls: 0,
             abandoned: 0,
+            skipped: 0,
             corrupt: 0,
         })
     }
@@ -132,6 +148,12 @@ impl<'a> Consumer<'a> {
     /// claiming a slot), since this consumer was made.
     pub fn abandoned(&self) -> u64 {
         self.abandoned
+    }
+
+    /// Messages of live producers skipped because they stayed mid-send past [`LIVE_BOUND`]
+    /// (each such producer sends its message again when it resumes, so nothing is lost).
+    pub fn skipped(&self) -> u64 {
+        self.skipped
     }
 
     /// Messages dropped because their slot held an impossible length.
@@ -399,33 +421,141 @@ impl<'a> Consumer<'a> {
                     self.skip(sh, state, lap);
                 }
                 Some((l, State::Writing(pid))) if l == lap => {
-                    if !self.stalled(pos, state, STUCK_BOUND) || wait::process_alive(pid) {
+                    if !self.stalled(pos, state, STUCK_BOUND) {
                         return Ok(Next::Empty);
                     }
-                    self.skip(sh, state, lap);
+                    if !wait::process_alive(pid) {
+                        self.skip(sh, state, lap);
+                    } else if self
+                        .stall
+                        .as_ref()
+                        .is_some_and(|s| s.since.exceeded(LIVE_BOUND))
+                    {
+                        self.set_aside(sh, state, lap, pid);
+                    } else {
+                        return Ok(Next::Empty);
+                    }
+                }
+                Some((l, State::Skipped(pid))) if l == lap.wrapping_sub(1) & LAP_MASK => {
+                    // Set aside a lap ago and not given back yet: a hole at this position.
+                    let tail = q.header.tail.tail.load(Ordering::Relaxed);
+                    if tail.wrapping_sub(pos) > u64::from(q.shape.capacity) {
+                        return Err(self.repair(sh, state, pos, lap));
+                    }
+                    // Passing a hole gives producers a turn (in a one-slot queue the next
+                    // position is the same hole).
+                    if !self.free_hole(sh, state, pos, lap, pid) {
+                        return Ok(Next::Empty);
+                    }
                 }
                 _ => return Err(self.repair(sh, state, pos, lap)),
             }
         }
     }
 
-    /// Whether the head has shown `state` for at least `bound` (restarting the clock when the
-    /// state changes, and after each positive answer).
+    /// Whether the head has shown `state` for at least `bound` since it was first seen and
+    /// since the last positive answer (which restarts that second clock: slow checks run at
+    /// most once per `bound`).
     fn stalled(&mut self, pos: u64, state: u64, bound: Duration) -> bool {
-        match &self.stall {
-            Some((p, s, watch)) if *p == pos && *s == state => {
-                if watch.exceeded(bound) {
-                    self.stall = Some((pos, state, Stopwatch::start()));
-                    true
-                } else {
-                    false
-                }
-            }
-            _ => {
-                self.stall = Some((pos, state, Stopwatch::start()));
-                false
-            }
+        let stall = match &mut self.stall {
+            Some(s) if s.pos == pos && s.state == state => s,
+            other => other.insert(Stall {
+                pos,
+                state,
+                since: Stopwatch::start(),
+                checked: Stopwatch::start(),
+            }),
+        };
+        // (At first sight too: never true with real time, but a loom model's time may pass.)
+        if stall.checked.exceeded(bound) {
+            stall.checked = Stopwatch::start();
+            true
+        } else {
+            false
         }
+    }
+
+    /// Skips the head slot whose live producer stayed mid-send past [`LIVE_BOUND`]: the slot
+    /// becomes `SKIPPED` (still the producer's, which sends the message again and gives the slot
+    /// back), the position is passed.
+    fn set_aside(&mut self, sh: &SlotHeader, seen: u64, lap: u64, pid: u32) {
+        // SYNC POINT [C7]: Relaxed: the consumer read nothing of the slot and hands nothing
+        // over; the producer's failed publication [P2] reads this state and keeps the slot.
+        if sh
+            .state
+            .compare_exchange(
+                seen,
+                encode(lap, State::Skipped(pid)),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            )
+            .is_ok()
+        {
+            self.advance();
+            self.skipped += 1;
+        }
+        self.stall = None;
+    }
+
+    /// The head slot is still `SKIPPED` from the last lap (its producer has not given it back).
+    /// Producers see the slot full, so the tail waits at the head. If the producer died, the
+    /// slot is freed for this lap (`true`: look again); if it lives, the position is passed as
+    /// a hole (tail and head move past it, the slot stays the producer's, `SKIPPED` at this
+    /// lap). Nothing is done if the slot moved on meanwhile (given back, maybe claimed).
+    fn free_hole(&mut self, sh: &SlotHeader, seen: u64, pos: u64, lap: u64, pid: u32) -> bool {
+        let tail = &self.queue.header.tail.tail;
+        if tail.load(Ordering::Relaxed) != pos {
+            return false;
+        }
+        if !wait::process_alive(pid) {
+            // SYNC POINT [C8]: pairs with the next producer's Acquire load [P1]: what the dead
+            // producer left in the slot (ordered before our look by its death) happens before
+            // that producer's writes.
+            return sh
+                .state
+                .compare_exchange(
+                    seen,
+                    encode(lap, State::Free),
+                    Ordering::Release,
+                    Ordering::Relaxed,
+                )
+                .is_ok();
+        }
+        if self.queue.shape.capacity == 1 {
+            // The next position is this slot again: passing it would help nobody.
+            return false;
+        }
+        // The slot is not free for this lap, so no producer claims `pos`: the tail moves only
+        // if the slot was given back and claimed meanwhile, and then this fails.
+        if tail
+            .compare_exchange(
+                pos,
+                pos.wrapping_add(1),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            )
+            .is_err()
+        {
+            return false;
+        }
+        let hole = encode(lap, State::Skipped(pid));
+        if sh
+            .state
+            .compare_exchange(seen, hole, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+        {
+            // Given back meanwhile (free for this lap, which nobody can claim now that the
+            // tail passed it): free it for the next lap. Anything else is a scribble, left to
+            // the repair when the head comes round.
+            let _ = sh.state.compare_exchange(
+                encode(lap, State::Free),
+                encode((lap + 1) & LAP_MASK, State::Free),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+        }
+        self.advance();
+        false
     }
 
     /// The head slot holds a state no producer writes (another lap, or no state at all):
@@ -473,12 +603,16 @@ impl<'a> Consumer<'a> {
         }
     }
 
-    /// Frees an abandoned slot, unless its producer moved it on meanwhile.
+    /// Frees an abandoned slot (its producer died mid-send, or never started), unless its
+    /// producer moved it on meanwhile.
     fn skip(&mut self, sh: &SlotHeader, seen: u64, lap: u64) {
         let next = encode((lap + 1) & LAP_MASK, State::Free);
+        // SYNC POINT [C9]: as [C8]: pairs with the next producer's Acquire load [P1], so what
+        // a dead producer wrote in the slot (ordered before our look by its death) happens
+        // before the next one's writes.
         if sh
             .state
-            .compare_exchange(seen, next, Ordering::Relaxed, Ordering::Relaxed)
+            .compare_exchange(seen, next, Ordering::Release, Ordering::Relaxed)
             .is_ok()
         {
             self.advance();

@@ -23,6 +23,11 @@ pub enum Error {
         /// Length of the buffer given.
         got: usize,
     },
+    /// This producer stalled mid-send (stopped, descheduled) past
+    /// [`LIVE_BOUND`](crate::LIVE_BOUND) every time it sent the message, so the consumer skipped
+    /// it each time: nothing was delivered; send it again.
+    #[error("the consumer skipped this message each time: the producer stalled mid-send")]
+    Stalled,
     /// Nothing arrived within the time allowed.
     #[error("timed out")]
     Timeout,

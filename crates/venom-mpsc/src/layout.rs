@@ -24,6 +24,7 @@
 //! | `FREE(lap)` | position `lap·capacity + i` may be claimed | producer: `WRITING` |
 //! | `WRITING(lap, pid)` | process `pid` is writing the message | producer: `READY` |
 //! | `READY(lap, pid)` | the message is complete | consumer: `FREE(lap + 1)` |
+//! | `SKIPPED(lap, pid)` | the consumer gave up waiting for live process `pid` (stalled past [`LIVE_BOUND`](crate::LIVE_BOUND)); the position is consumed, the slot still `pid`'s | `pid`: `FREE(lap + 1)` (it sends again); consumer: `SKIPPED(lap + 1)` (a hole at the next lap), `FREE(lap + 1)` once `pid` is dead |
 //!
 //! Zeroed memory is an empty queue (every slot `FREE(0)`).
 
@@ -32,7 +33,7 @@ use crate::sync::{AtomicU32, AtomicU64};
 /// "MPSC".
 pub const MAGIC: u32 = 0x4D50_5343;
 /// Version of this layout.
-pub const LAYOUT_VERSION: u32 = 1;
+pub const LAYOUT_VERSION: u32 = 2;
 /// Bytes of the header.
 pub const HEADER_SIZE: usize = 256;
 /// Bytes of a slot's header (state and meta words) before its payload.
@@ -59,6 +60,7 @@ pub(crate) enum State {
     Free,
     Writing(u32),
     Ready(u32),
+    Skipped(u32),
 }
 
 pub(crate) fn encode(lap: u64, state: State) -> u64 {
@@ -66,11 +68,12 @@ pub(crate) fn encode(lap: u64, state: State) -> u64 {
         State::Free => (0, 0),
         State::Writing(pid) => (1, u64::from(pid) & PID_MASK),
         State::Ready(pid) => (2, u64::from(pid) & PID_MASK),
+        State::Skipped(pid) => (3, u64::from(pid) & PID_MASK),
     };
     ((lap & LAP_MASK) << LAP_SHIFT) | (tag << STATE_SHIFT) | pid
 }
 
-/// The lap and state in a state word; `None` for a state tag no code writes.
+/// The lap and state in a state word; `None` for a state no code writes.
 pub(crate) fn decode(word: u64) -> Option<(u64, State)> {
     let lap = word >> LAP_SHIFT;
     let pid = (word & PID_MASK) as u32;
@@ -78,6 +81,7 @@ pub(crate) fn decode(word: u64) -> Option<(u64, State)> {
         0 if pid == 0 => State::Free,
         1 => State::Writing(pid),
         2 => State::Ready(pid),
+        3 if pid != 0 => State::Skipped(pid),
         _ => return None,
     };
     Some((lap, state))
@@ -278,12 +282,16 @@ mod tests {
     #[test]
     fn states_round_trip() {
         for lap in [0, 1, LAP_MASK - 1, LAP_MASK] {
-            for st in [State::Free, State::Writing(1), State::Ready(4_194_303)] {
+            for st in [
+                State::Free,
+                State::Writing(1),
+                State::Ready(4_194_303),
+                State::Skipped(7),
+            ] {
                 assert_eq!(decode(encode(lap, st)), Some((lap, st)));
             }
         }
         assert_eq!(encode(LAP_MASK + 1, State::Free), encode(0, State::Free));
-        assert_eq!(decode(3 << STATE_SHIFT), None);
         assert_eq!(decode(7), None, "a free state carries no pid");
     }
 }
@@ -323,6 +331,22 @@ impl Payload<'_> {
         #[cfg(loom)]
         self.shadow.0.with_mut(|_| ());
         venom_shm::atomic_bytes::store_bytes(self.words, offset, bytes);
+    }
+
+    /// Copies the first `len` bytes (rounded up to whole words; in bounds: the caller checked)
+    /// of `from`, a slot the caller still owns.
+    pub(crate) fn copy_from(&self, from: &Payload<'_>, len: usize) {
+        #[cfg(loom)]
+        {
+            from.shadow.0.with(|_| ());
+            self.shadow.0.with_mut(|_| ());
+        }
+        for (to, word) in self.words.iter().zip(from.words).take(len.div_ceil(8)) {
+            to.store(
+                word.load(crate::sync::Ordering::Relaxed),
+                crate::sync::Ordering::Relaxed,
+            );
+        }
     }
 
     /// Reads `dst.len()` bytes at byte `offset` (in bounds: the caller checked).

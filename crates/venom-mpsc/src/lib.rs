@@ -20,6 +20,13 @@
 //! not seconds), counted in [`Consumer::abandoned`]; no other message is lost or reordered.
 //! Processes must share one pid namespace.
 //!
+//! # A producer that stalls
+//!
+//! A live producer that stays mid-send past [`LIVE_BOUND`] (stopped, descheduled, hostile)
+//! is skipped too ([`Consumer::skipped`]); its slot stays its own until it resumes, learns
+//! that its message was skipped, and sends it again: nothing of a live producer is lost,
+//! duplicated or reordered, and nobody waits for it longer than the bound.
+//!
 //! # Waiting
 //!
 //! A blocking receive polls briefly, then sleeps on a futex word in the queue's memory; a
@@ -33,7 +40,9 @@ mod queue;
 /// The workspace's sync facade (`venom_shm::sync`), under this crate's usual name.
 pub(crate) use venom_shm::sync;
 
-pub use consumer::{CLAIM_BOUND, Consumer, Message, Received, STUCK_BOUND, Sleeper, Wake};
+pub use consumer::{
+    CLAIM_BOUND, Consumer, LIVE_BOUND, Message, Received, STUCK_BOUND, Sleeper, Wake,
+};
 pub use error::{Error, Result};
 pub use layout::{
     Config, HEADER_SIZE, LAYOUT_VERSION, MAGIC, MAX_CAPACITY, MAX_SLOT_SIZE, MIN_SLOT_SIZE,

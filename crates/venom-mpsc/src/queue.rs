@@ -10,7 +10,8 @@
 //! producer                                       consumer (head = p)
 //! s = state[slot]              (Acquire) [P1]    s = state[slot]            (Acquire) [C1]
 //! s == FREE(L): CAS tail p → p+1 (Relaxed)       s == READY(L): read meta, payload (Relaxed)
-//! CAS state FREE(L) → WRITING(L, pid) (Relaxed)             state = FREE(L+1)   (Release) [C2]
+//! CAS state FREE(L) → WRITING(L, pid)            state = FREE(L+1)   (Release) [C2]
+//!                              (Release) [P7]
 //!   (fails if the consumer voided the claim:     s == FREE(L), tail > p for a while: the
 //!    start again at a new position)                claim was never started: CAS → FREE(L+1)
 //! meta, payload                (Relaxed)         s == WRITING(L, pid), pid dead: CAS →
@@ -29,6 +30,29 @@
 //! consumer voids a claim only while it is still `FREE` (the producer's CAS then fails and it
 //! retries) or when the recorded pid is dead. So no live producer ever writes into a slot
 //! that was given to someone else, and no other producer's message is lost or reordered.
+//!
+//! # A producer that stalls mid-send
+//!
+//! A live producer can stop between its claim and its publication for any time (SIGSTOP, a
+//! debugger, a hostile peer that never publishes). The consumer does not wait for it past
+//! [`LIVE_BOUND`](crate::LIVE_BOUND): it marks the slot `SKIPPED(L, pid)` and moves on. The
+//! slot stays the producer's, which may still be writing into it, so nobody else writes there:
+//!
+//! ```text
+//! stalled producer                               consumer
+//! state WRITING(L, pid) → READY (CAS, Release)   WRITING(L, pid) past LIVE_BOUND:
+//!   fails: SKIPPED(l, pid), not delivered          CAS → SKIPPED(L, pid), head + 1   [C7]
+//! claim a new slot, copy the message there,      head reaches the slot a lap later
+//!   publish it (same steps, same checks)           (tail = head: producers see it full):
+//! CAS SKIPPED(l, pid) → FREE(l + 1) (Release)      pid alive: tail + 1, SKIPPED(l + 1),
+//!                                        [P6]        head + 1 (a hole, nothing lost)
+//!                                                  pid dead: FREE(lap) (Release)     [C8]
+//! ```
+//!
+//! So a stalled producer costs the others at most `LIVE_BOUND` once and then one slot per lap;
+//! its message is sent again when it resumes, after everything it sent before and before
+//! anything it sends later, and delivered once. A producer that is skipped again and again (it
+//! stalls every time) gives up with [`Error::Stalled`].
 //! `.ci/mutate-orderings.py` weakens every ordering of this crate in turn and requires a loom
 //! test (`tests/loom_mpsc.rs`) to fail; `.ci/orderings-exempt.json` names the exceptions.
 
@@ -40,11 +64,18 @@ use crate::error::{Error, Result};
 use crate::layout::{CANCELLED, Config, Header, LAYOUT_VERSION, MAGIC, Shape, SlotHeader, State};
 #[cfg(not(loom))]
 use crate::layout::{HEADER_SIZE, SLOT_HEADER_SIZE};
-use crate::layout::{Payload, decode, encode};
+use crate::layout::{LAP_MASK, PID_MASK, Payload, decode, encode};
 use crate::sync::{AtomicU64, Ordering, fence, spin_hint};
 
 /// Attempts a send makes against a changing tail before it reports corruption.
 const SEND_ATTEMPTS: u32 = 1 << 20;
+
+/// Times a message is sent again after the consumer skipped it (its producer stalled) before
+/// the send gives up with [`Error::Stalled`].
+const RESENDS: u32 = 8;
+
+/// Attempts to give a skipped slot back while the consumer moves it on (once a lap).
+const GIVE_BACK_ATTEMPTS: u32 = 64;
 
 /// A view of a queue in some memory: a shared mapping ([`Queue::init`], [`Queue::from_raw`])
 /// or an [`OwnedQueue`](crate::OwnedQueue). Producers send through a [`Producer`]; the one
@@ -418,21 +449,49 @@ impl<'a> Producer<'a> {
             });
         }
         let (sh, payload, lap) = self.claim()?;
-        sh.meta.store(
-            len as u64 | (u64::from(self.sender) << 32),
-            Ordering::Relaxed,
-        );
-        // Publishes when dropped: cancelled if `fill` unwinds.
-        let mut publish = Publish {
-            queue: q,
-            sh,
-            lap,
-            cancelled: true,
-        };
+        let meta = len as u64 | (u64::from(self.sender) << 32);
+        sh.meta.store(meta, Ordering::Relaxed);
+        // Cancels the message if `fill` unwinds.
+        let cancel = Cancel { queue: q, sh, lap };
         let out = fill(&mut PayloadWriter { payload, len });
-        publish.cancelled = false;
-        drop(publish);
-        Ok(out)
+        core::mem::forget(cancel);
+        let delivered = self.deliver(sh, payload, lap, meta);
+        // SYNC POINT [P3] (in `notify`): Dekker pair with the consumer's SeqCst fence before
+        // it sleeps; also the release fence for the futex bump.
+        q.notify();
+        delivered.map(|()| out)
+    }
+
+    /// Publishes the message written in claimed slot `sh` (lap `lap`, meta word `meta`). If
+    /// the consumer skipped the slot meanwhile (we stalled past `LIVE_BOUND`), sends a copy
+    /// from a new slot and gives the old one back.
+    ///
+    /// # Errors
+    /// [`Error::Full`] (no slot for the copy: nothing delivered), [`Error::Stalled`],
+    /// [`Error::Corrupt`].
+    fn deliver(&self, sh: &'a SlotHeader, payload: Payload<'a>, lap: u64, meta: u64) -> Result<()> {
+        let q = &self.queue;
+        let len = (meta & 0x7fff_ffff) as usize;
+        let (mut sh, mut payload, mut lap) = (sh, payload, lap);
+        let mut resends = 0;
+        loop {
+            if q.publish_slot(sh, lap) {
+                return Ok(());
+            }
+            if resends == RESENDS {
+                q.give_back(sh);
+                return Err(Error::Stalled);
+            }
+            resends += 1;
+            // Skipped: the slot is still ours (nobody else writes it), so copy from it.
+            let claimed = self.claim();
+            if let Ok((to, to_payload, _)) = &claimed {
+                to.meta.store(meta, Ordering::Relaxed);
+                to_payload.copy_from(&payload, len.min(q.shape.payload()));
+            }
+            q.give_back(sh);
+            (sh, payload, lap) = claimed?;
+        }
     }
 
     /// Sends a burst: `msgs` in order, as many as there are free slots for from the first,
@@ -474,10 +533,12 @@ impl<'a> Producer<'a> {
                 continue;
             };
             if i >= sent {
-                // Claimed after a voided one: given back as a cancelled message, which the
-                // consumer skips (the caller sends it again, after the voided one).
+                // Claimed after one not sent: given back as a cancelled message, which the
+                // consumer skips (the caller sends it again, after the one not sent).
                 sh.meta.store(CANCELLED, Ordering::Relaxed);
-                q.publish_slot(sh, lap);
+                if !q.publish_slot(sh, lap) {
+                    q.give_back(sh);
+                }
                 continue;
             }
             sh.meta.store(
@@ -485,13 +546,34 @@ impl<'a> Producer<'a> {
                 Ordering::Relaxed,
             );
             payload.store(0, msg);
-            q.publish_slot(sh, lap);
+            if !q.publish_slot(sh, lap) {
+                // Skipped while we wrote it (we stalled past `LIVE_BOUND`): not sent, nor
+                // anything after it.
+                q.give_back(sh);
+                sent = sent.min(i);
+            }
         }
         q.notify();
         match sent {
             0 => Err(Error::Full),
             n => Ok(n),
         }
+    }
+
+    /// Loom models only: claims a slot and writes `msg` into it, then stops there as a
+    /// producer that stalls or dies mid-send does (the message is never published).
+    ///
+    /// # Errors
+    /// As [`try_send`](Self::try_send).
+    #[cfg(loom)]
+    pub fn stop_mid_send(&self, msg: &[u8]) -> Result<()> {
+        let (sh, payload, _) = self.claim()?;
+        sh.meta.store(
+            msg.len() as u64 | (u64::from(self.sender) << 32),
+            Ordering::Relaxed,
+        );
+        payload.store(0, msg);
+        Ok(())
     }
 
     /// Claims the slot at the tail for this producer (`WRITING` with our pid): the slot, its
@@ -572,11 +654,14 @@ impl<'a> Producer<'a> {
         let q = &self.queue;
         let lap = q.shape.lap(pos);
         let (sh, payload) = q.slot(pos);
+        // SYNC POINT [P7]: pairs with the consumer's Acquire load [C1]: a consumer that sees
+        // `WRITING` also sees the tail moved past the position (the claim came first), so it
+        // never takes the tail for scribbled once it skips or sets aside this slot.
         sh.state
             .compare_exchange(
                 encode(lap, State::Free),
                 encode(lap, State::Writing(q.pid)),
-                Ordering::Relaxed,
+                Ordering::Release,
                 Ordering::Relaxed,
             )
             .is_ok()
@@ -584,33 +669,66 @@ impl<'a> Producer<'a> {
     }
 }
 
-/// Publishes a claimed slot when dropped; still `cancelled` (a panicking fill closure), it marks
-/// the message cancelled first, so the consumer never waits on a live producer.
-struct Publish<'q, 'a> {
+/// Cancels a claimed slot if dropped (a fill closure that panics): marks the message
+/// cancelled and publishes it, so the consumer never waits on a live producer, and wakes it.
+struct Cancel<'q, 'a> {
     queue: &'q Queue<'a>,
     sh: &'a SlotHeader,
     lap: u64,
-    cancelled: bool,
 }
 
-impl Drop for Publish<'_, '_> {
+impl Drop for Cancel<'_, '_> {
     fn drop(&mut self) {
-        if self.cancelled {
-            self.sh.meta.fetch_or(CANCELLED, Ordering::Relaxed);
+        self.sh.meta.fetch_or(CANCELLED, Ordering::Relaxed);
+        if !self.queue.publish_slot(self.sh, self.lap) {
+            self.queue.give_back(self.sh);
         }
-        self.queue.publish_slot(self.sh, self.lap);
-        // SYNC POINT [P3] (in `notify`): Dekker pair with the consumer's SeqCst fence before
-        // it sleeps; also the release fence for the futex bump.
         self.queue.notify();
     }
 }
 
 impl Queue<'_> {
-    /// Hands a written (or cancelled) slot to the consumer.
-    fn publish_slot(&self, sh: &SlotHeader, lap: u64) {
-        // SYNC POINT [P2]: pairs with the consumer's Acquire load [C1].
+    /// Hands a written (or cancelled) slot to the consumer: `WRITING(lap, us)` → `READY`.
+    /// `false` if it is no longer ours to publish: the consumer skipped it while we wrote it
+    /// (`SKIPPED`, still ours: give it back), or someone scribbled on it.
+    fn publish_slot(&self, sh: &SlotHeader, lap: u64) -> bool {
+        // SYNC POINT [P2]: pairs with the consumer's Acquire load [C1]. A CAS, not a store:
+        // the consumer may have skipped the slot [C7] while we wrote it.
         sh.state
-            .store(encode(lap, State::Ready(self.pid)), Ordering::Release);
+            .compare_exchange(
+                encode(lap, State::Writing(self.pid)),
+                encode(lap, State::Ready(self.pid)),
+                Ordering::Release,
+                Ordering::Relaxed,
+            )
+            .is_ok()
+    }
+
+    /// Gives back a slot the consumer skipped while we wrote it: `SKIPPED(l, us)` →
+    /// `FREE(l + 1)`, whatever lap `l` the consumer has moved it to meanwhile. A slot that is
+    /// not ours any more (scribbled) is left alone.
+    fn give_back(&self, sh: &SlotHeader) {
+        let mut seen = sh.state.load(Ordering::Relaxed);
+        for _ in 0..GIVE_BACK_ATTEMPTS {
+            let Some((l, State::Skipped(pid))) = decode(seen) else {
+                return;
+            };
+            if u64::from(pid) != u64::from(self.pid) & PID_MASK {
+                return;
+            }
+            // SYNC POINT [P6]: pairs with the next producer's Acquire load [P1]: our reads of
+            // the slot (the copy into a new one) happen before its writes.
+            match sh.state.compare_exchange(
+                seen,
+                encode((l + 1) & LAP_MASK, State::Free),
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                // The consumer moved the hole on a lap: give back that one.
+                Err(now) => seen = now,
+            }
+        }
     }
 }
 

@@ -59,10 +59,10 @@ fn attach_validates_the_header() {
         m.attach().err(),
         Some(Error::IncompatibleVersion {
             found: 7,
-            expected: 1
+            expected: venom_mpsc::LAYOUT_VERSION
         })
     );
-    m.set_u32(4, 1);
+    m.set_u32(4, venom_mpsc::LAYOUT_VERSION);
     for cap in [0, 3, 1 << 25] {
         m.set_u32(8, cap);
         assert!(
@@ -248,4 +248,46 @@ fn an_out_of_range_tail_of_an_empty_queue_is_brought_back() {
         assert_eq!(&buf[..got.len], b"back");
     }
     assert_eq!(consumer.corrupt(), 2);
+}
+
+/// H3: a slot forged as being written by a live process (pid 1, which never publishes it, nor
+/// gives it back) costs the queue `LIVE_BOUND` once and then one slot per lap: the consumer sets
+/// it aside and passes it as a hole each time round, and every real message arrives in order.
+#[test]
+fn a_slot_held_forever_by_a_live_process_is_passed_each_lap() {
+    let config = Config::new(4, 64);
+    let m = Mem::new(config.region_size().unwrap());
+    let q = m.init(config);
+    let mut rx = q.consumer().unwrap();
+    let tx = q.producer(2);
+    let mut buf = [0u8; 8];
+    // Position 0 claimed for good by pid 1 (state WRITING, lap 0), the tail past it.
+    const WRITING: u64 = 1 << 22;
+    m.word(SLOT0).store(WRITING | 1, Ordering::Relaxed);
+    m.word(TAIL).store(1, Ordering::Relaxed);
+    let (mut sent, mut got) = (0u32, 0u32);
+    let flowed = venom_shm::testing::spin_until(std::time::Duration::from_secs(30), || {
+        if sent < 40 {
+            match tx.try_send(&sent.to_le_bytes()) {
+                Ok(()) => sent += 1,
+                Err(Error::Full) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        if let Some(msg) = rx.try_recv(&mut buf).unwrap() {
+            assert_eq!(
+                buf[..msg.len],
+                got.to_le_bytes(),
+                "lost, duplicated or reordered"
+            );
+            got += 1;
+        }
+        got == 40
+    });
+    assert!(
+        flowed,
+        "the held slot wedged the queue ({got} of 40 arrived)"
+    );
+    assert_eq!(rx.skipped(), 1);
+    assert_eq!((rx.abandoned(), rx.corrupt()), (0, 0));
 }

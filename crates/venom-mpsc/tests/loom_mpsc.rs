@@ -10,6 +10,13 @@ mod tests {
     use loom::thread;
     use venom_mpsc::{Config, Error, OwnedQueue};
 
+    /// Counts, across a model's executions, how often a path was taken (checked after the
+    /// model, so each test proves it explored the path it is about). A std atomic on purpose:
+    /// it lives outside the model.
+    #[allow(clippy::disallowed_types)]
+    type Tally = std::sync::atomic::AtomicUsize;
+    const RELAXED: std::sync::atomic::Ordering = std::sync::atomic::Ordering::Relaxed;
+
     /// Producer `p`'s message `i`: 9 bytes (crossing a word boundary), all `p * 16 + i`.
     fn msg(p: u8, i: u8) -> Vec<u8> {
         vec![p * 16 + i; 9]
@@ -355,5 +362,208 @@ mod tests {
             assert_eq!(got, [msg(1, 1), msg(1, 2), msg(1, 3)]);
             burst.join().unwrap();
         });
+    }
+
+    /// Receives `n` messages, yielding while the queue is empty: (sender, bytes) in order.
+    fn receive(c: &mut venom_mpsc::Consumer<'_>, n: usize) -> Vec<(u32, Vec<u8>)> {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 64];
+        while got.len() < n {
+            match c.try_recv(&mut buf).unwrap() {
+                Some(m) => got.push((m.sender, buf[..m.len].to_vec())),
+                None => thread::yield_now(),
+            }
+        }
+        got
+    }
+
+    /// Sends until the message is taken (`Full` and `Stalled` mean "not sent": try again).
+    fn send(tx: &venom_mpsc::Producer<'_>, msg: &[u8]) {
+        loop {
+            match tx.try_send(msg) {
+                Ok(()) => return,
+                Err(Error::Full | Error::Stalled) => thread::yield_now(),
+                Err(e) => panic!("send failed: {e}"),
+            }
+        }
+    }
+
+    /// H3: the consumer may give up on a live producer while it writes (time passes: the
+    /// bound for a producer stuck mid-send is exceeded); the producer then learns its message
+    /// was skipped, copies it into a new slot, gives the old one back ([P6]) and publishes the
+    /// copy. The message arrives once and whole, in order; the set-aside slot is written by
+    /// nobody else while the producer still copies from it (the payload shadow checks it).
+    #[test]
+    fn a_stalled_producer_is_skipped_and_sends_again() {
+        static SET_ASIDE: Tally = Tally::new(0);
+        loom::model(|| {
+            venom_shm::wait::let_time_pass(2);
+            let q = Arc::new(OwnedQueue::new(Config::new(2, 64)).unwrap());
+            let producer = {
+                let q = q.clone();
+                thread::spawn(move || {
+                    let tx = q.view_as(1).producer(1);
+                    send(&tx, &msg(1, 1));
+                    send(&tx, &msg(1, 2));
+                })
+            };
+            let consumer = {
+                let q = q.clone();
+                thread::spawn(move || {
+                    let view = q.view_as(3);
+                    let mut c = view.consumer().unwrap();
+                    let got = receive(&mut c, 2);
+                    assert_eq!(
+                        c.try_recv(&mut [0; 64]).unwrap(),
+                        None,
+                        "nothing else arrives"
+                    );
+                    (got, c.skipped())
+                })
+            };
+            producer.join().unwrap();
+            let (got, skipped) = consumer.join().unwrap();
+            assert_eq!(
+                got,
+                [(1, msg(1, 1)), (1, msg(1, 2))],
+                "lost, duplicated or reordered"
+            );
+            SET_ASIDE.fetch_add(skipped as usize, RELAXED);
+        });
+        assert!(SET_ASIDE.load(RELAXED) > 0, "the path was explored");
+    }
+
+    /// A producer that dies mid-send, before or after the consumer set it aside (time passes):
+    /// the consumer frees its slot, at once if it sees the death ([C9]) or a lap later as a
+    /// hole whose producer is dead ([C8]), and the next producer's message may reuse it. The
+    /// dead producer's writes are ordered before the next producer's only through its death
+    /// (`declare_dead`), the consumer's look, and [C8]/[C9] with [P1]; the payload shadow fails
+    /// the model otherwise. (The next producer tries once: only the consumer spins, which keeps
+    /// the model small.)
+    #[test]
+    fn a_dead_producers_slot_is_reused_after_it() {
+        use loom::sync::atomic::{AtomicU8, Ordering::SeqCst};
+        static FREED: [Tally; 2] = [const { Tally::new(0) }; 2];
+        loom::model(|| {
+            let q = Arc::new(OwnedQueue::new(Config::new(1, 64)).unwrap());
+            // 0: not yet; 1: sent; 2: found the queue full.
+            let other = Arc::new(AtomicU8::new(0));
+            let consumer = {
+                let (q, other) = (q.clone(), other.clone());
+                thread::spawn(move || {
+                    let view = q.view_as(3);
+                    let mut c = view.consumer().unwrap();
+                    let mut buf = [0u8; 64];
+                    let mut got = Vec::new();
+                    loop {
+                        if let Some(m) = c.try_recv(&mut buf).unwrap() {
+                            got.push((m.sender, buf[..m.len].to_vec()));
+                        }
+                        let passed = c.abandoned() + c.skipped() > 0;
+                        match other.load(SeqCst) {
+                            1 if !got.is_empty() => break,
+                            2 if passed => break,
+                            _ => thread::yield_now(),
+                        }
+                    }
+                    (got, c.abandoned(), c.skipped())
+                })
+            };
+            let next = {
+                let (q, other) = (q.clone(), other.clone());
+                thread::spawn(move || {
+                    let sent = q.view_as(2).producer(2).try_send(&msg(2, 1));
+                    other.store(if sent.is_ok() { 1 } else { 2 }, SeqCst);
+                })
+            };
+            let claimed = q.view_as(1).producer(1).stop_mid_send(&msg(1, 1)).is_ok();
+            venom_shm::wait::let_time_pass(2);
+            venom_shm::wait::declare_dead(1);
+            next.join().unwrap();
+            let (got, abandoned, skipped) = consumer.join().unwrap();
+            // Producer 2's message arrives once if its send said so, never otherwise (it may
+            // find the slot taken, or be set aside itself while it writes).
+            if other.load(SeqCst) == 1 {
+                assert_eq!(got, [(2, msg(2, 1))]);
+            } else {
+                assert!(got.is_empty());
+            }
+            assert!(
+                abandoned <= u64::from(claimed),
+                "only the dead one is abandoned"
+            );
+            FREED[0].fetch_add(abandoned as usize, RELAXED);
+            FREED[1].fetch_add(skipped as usize, RELAXED);
+        });
+        for (path, freed) in ["freed at once", "set aside, then freed"]
+            .iter()
+            .zip(&FREED)
+        {
+            assert!(freed.load(RELAXED) > 0, "{path}: not explored");
+        }
+    }
+
+    /// A one-slot queue, two producers trying once each, time passing: the consumer may set
+    /// producer 1 aside while it writes. Then (a) a look at the hole the slot leaves a lap later
+    /// reads the tail, which must show the claim that came before the `WRITING` it saw ([P7];
+    /// a stale tail would be taken for scribbled and reported `Corrupt`), and (b) producer 2
+    /// writes the slot only after producer 1 gave it back ([P6]: the payload shadow fails the
+    /// model otherwise). A message arrives once if and only if its send said so.
+    #[test]
+    fn a_set_aside_slot_is_reused_only_after_it_is_given_back() {
+        use loom::sync::atomic::{AtomicU8, Ordering::SeqCst};
+        static SET_ASIDE: Tally = Tally::new(0);
+        loom::model(|| {
+            venom_shm::wait::let_time_pass(2);
+            let q = Arc::new(OwnedQueue::new(Config::new(1, 64)).unwrap());
+            // Per producer, 0: not yet; 1: sent; 2: not sent.
+            let done = Arc::new([AtomicU8::new(0), AtomicU8::new(0)]);
+            let producers: Vec<_> = [1u8, 2]
+                .into_iter()
+                .map(|p| {
+                    let (q, done) = (q.clone(), done.clone());
+                    thread::spawn(move || {
+                        let tx = q.view_as(u32::from(p)).producer(u32::from(p));
+                        let sent = tx.try_send(&msg(p, 1)).is_ok();
+                        done[usize::from(p - 1)].store(if sent { 1 } else { 2 }, SeqCst);
+                    })
+                })
+                .collect();
+            let consumer = {
+                let (q, done) = (q.clone(), done.clone());
+                thread::spawn(move || {
+                    let view = q.view_as(3);
+                    let mut c = view.consumer().unwrap();
+                    let mut buf = [0u8; 64];
+                    let mut got = Vec::new();
+                    loop {
+                        let finished = done.iter().all(|d| d.load(SeqCst) != 0);
+                        match c.try_recv(&mut buf).unwrap() {
+                            Some(m) => got.push((m.sender, buf[..m.len].to_vec())),
+                            None if finished => break,
+                            None => thread::yield_now(),
+                        }
+                    }
+                    (got, c.skipped())
+                })
+            };
+            for p in producers {
+                p.join().unwrap();
+            }
+            let (got, skipped) = consumer.join().unwrap();
+            let sent: Vec<_> = [1u8, 2]
+                .into_iter()
+                .filter(|&p| done[usize::from(p - 1)].load(SeqCst) == 1)
+                .map(|p| (u32::from(p), msg(p, 1)))
+                .collect();
+            let mut got = got;
+            got.sort();
+            assert_eq!(
+                got, sent,
+                "a message arrives once if and only if it was sent"
+            );
+            SET_ASIDE.fetch_add(skipped as usize, RELAXED);
+        });
+        assert!(SET_ASIDE.load(RELAXED) > 0, "the path was explored");
     }
 }

@@ -51,6 +51,10 @@ pub fn futex_wake_all(_word: &AtomicU32) {}
 #[cfg(loom)]
 mod model {
     use loom::thread::Thread;
+    /// A std atomic on purpose: time passing is not shared memory, and a loom atomic would
+    /// synchronise what it should not.
+    #[allow(clippy::disallowed_types)]
+    pub(super) type TimeBudget = std::sync::atomic::AtomicU32;
     use std::sync::Mutex;
     loom::lazy_static! {
         /// Sleepers by futex address. A std mutex, invisible to loom: loom runs one thread at a
@@ -60,7 +64,19 @@ mod model {
         /// Bit `pid`: process `pid` was declared dead (see `declare_dead`). A loom atomic: the
         /// death of a process orders its last stores before a look that finds it gone.
         pub(super) static ref DEATHS: crate::sync::AtomicU64 = crate::sync::AtomicU64::new(0);
+        /// How many `Stopwatch::exceeded` checks may still find their bound passed (see
+        /// `let_time_pass`). A std atomic: time passing synchronises nothing.
+        pub(super) static ref TIME: TimeBudget = TimeBudget::new(0);
     }
+}
+
+/// Loom models only: the next `checks` calls of [`Stopwatch::exceeded`] (from any thread of
+/// the model) find their bound passed, as if the process doing the check had waited that long;
+/// later ones do not (time stands still under loom, so a model that wants a stall to be noticed
+/// grants a budget, which also keeps the explored executions finite).
+#[cfg(loom)]
+pub fn let_time_pass(checks: u32) {
+    model::TIME.store(checks, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// Loom model of `FUTEX_WAIT`. Like the kernel, the value check is atomic with respect to a
@@ -140,12 +156,12 @@ fn is_zombie(_pid: u32) -> bool {
     false
 }
 
-/// Under loom no process ever dies.
+/// Under loom a process is alive until a model declares it dead ([`declare_dead`]).
 #[cfg(loom)]
 pub fn process_alive(pid: u32) -> bool {
     use crate::sync::Ordering;
-    // Acquire: seeing a process dead comes after everything it did (see `declare_dead`).
-    let dead = pid < 64 && model::DEATHS.load(Ordering::Acquire) & (1 << pid) != 0;
+    // Seeing a process dead comes after everything it did (see `declare_dead`).
+    let dead = pid < 64 && model::DEATHS.load(Ordering::SeqCst) & (1 << pid) != 0;
     pid != 0 && !dead
 }
 
@@ -154,14 +170,16 @@ pub fn process_alive(pid: u32) -> bool {
 ///
 /// The model of the kernel's ordering: a process's exit comes after all its stores, and
 /// another process that finds it gone (`kill(pid, 0)` failing, `/proc`) looks after the exit
-/// (system calls and the kernel's own locks order them), so declaring is a `Release` and
-/// observing it in [`process_alive`] an `Acquire`. A taker-over therefore needs no ordering of
-/// its own to see what the dead holder left.
+/// (system calls and the kernel's own locks order them), so declaring releases and observing
+/// it in [`process_alive`] acquires. A taker-over therefore needs no ordering of its own to see
+/// what the dead holder left. Both are `SeqCst` (on this one word): once a process is dead, a
+/// later look never finds it alive, as `kill(pid, 0)` never does; an `Acquire` load could
+/// keep reading the stale "alive" in loom's model, which the kernel never returns.
 #[cfg(loom)]
 pub fn declare_dead(pid: u32) {
     use crate::sync::Ordering;
     assert!(pid > 0 && pid < 64, "models declare pids 1..63 dead");
-    model::DEATHS.fetch_or(1 << pid, Ordering::Release);
+    model::DEATHS.fetch_or(1 << pid, Ordering::SeqCst);
 }
 
 /// When process `pid` started (`/proc/<pid>/stat` field 22: clock ticks since boot), `None`
@@ -303,7 +321,8 @@ impl Stopwatch {
         }
     }
 
-    /// Whether at least `bound` has passed since `start` (never under loom).
+    /// Whether at least `bound` has passed since `start` (under loom: while the model's
+    /// budget of [`let_time_pass`] lasts, each call spending one).
     pub fn exceeded(&self, bound: Duration) -> bool {
         #[cfg(not(loom))]
         {
@@ -311,8 +330,11 @@ impl Stopwatch {
         }
         #[cfg(loom)]
         {
+            use std::sync::atomic::Ordering::Relaxed;
             let _ = bound;
-            false
+            model::TIME
+                .fetch_update(Relaxed, Relaxed, |left| left.checked_sub(1))
+                .is_ok()
         }
     }
 }
