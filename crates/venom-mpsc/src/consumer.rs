@@ -28,6 +28,9 @@ pub const LIVE_BOUND: Duration = Duration::from_millis(20);
 /// died and will then never ring the doorbell).
 const PENDING_POLL: Duration = Duration::from_millis(1);
 
+/// Takeover attempts of a consumer role whose holder is dead before `consumer()` gives up.
+const TAKEOVER_ATTEMPTS: u32 = 64;
+
 /// An empty-looking head is checked against the tail once per this many polls.
 const TAIL_CHECK_EVERY: u32 = 64;
 
@@ -80,25 +83,33 @@ impl<'a> Queue<'a> {
     pub fn consumer(&self) -> Result<Consumer<'a>> {
         let role = &self.header.consumer.consumer;
         let me = self.pid;
-        loop {
+        // Bounded: a role word that keeps changing between dead holders (only a hostile process
+        // writes it so) must not keep the caller looping.
+        let mut taken = false;
+        for _ in 0..TAKEOVER_ATTEMPTS {
             // SYNC POINT [C0]: pairs with the Release in `Consumer::drop` [C6]: the last
             // consumer's head and slot releases are visible.
             match role.compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed) {
-                Ok(_) => break,
+                Ok(_) => taken = true,
                 Err(holder) if !wait::process_alive(holder) => {
                     // Relaxed: a dead consumer never released the role; its death, observed
                     // by `process_alive`, orders what it left (its head, its freed slots)
                     // before our look (modelled by `venom_shm::wait::declare_dead`; see
                     // `tests/loom_mpsc.rs::a_dead_consumer_is_taken_over`).
-                    if role
+                    taken = role
                         .compare_exchange(holder, me, Ordering::Relaxed, Ordering::Relaxed)
-                        .is_ok()
-                    {
-                        break;
-                    }
+                        .is_ok();
                 }
                 Err(holder) => return Err(Error::ConsumerBusy { pid: holder }),
             }
+            if taken {
+                break;
+            }
+        }
+        if !taken {
+            return Err(Error::ConsumerBusy {
+                pid: role.load(Ordering::Relaxed),
+            });
         }
         Ok(Consumer {
             queue: *self,

@@ -11,6 +11,7 @@
 //! | 64 | `version: u64` | writer | newest published version (0 = nothing written) |
 //! | 72 | `poisoned: u32` | writer | writers' note that the last value may be torn |
 //! | 128 | `owner: u32` | writers (CAS) | pid holding the writer lock, 0 = free |
+//! | 132 | `lock_waiters: u32` | writers | writers asleep on `owner` (a hint: the holder wakes them when it unlocks; 0 in a fresh region, so older builds, which never write it, still work: their waiters never sleep, and waiters of this build nap at most 1 ms) |
 //! | 192 | `futex: u32` | writer | bumped to wake sleepers |
 //! | 196 | `waiters: u32` | readers | number of readers about to sleep or sleeping |
 //! | 256 + i·stride | slot i: `seq: u64` | writer | `2v-1` while version v is written, `2v` once whole |
@@ -60,6 +61,7 @@ pub(crate) struct Published {
 #[derive(Debug)]
 pub(crate) struct WriterLock {
     pub(crate) owner: AtomicU32,
+    pub(crate) lock_waiters: AtomicU32,
 }
 
 /// The futex word and the count of sleepers.
@@ -103,6 +105,8 @@ const _: () = {
     assert!(offset_of!(Published, version) == 0);
     assert!(offset_of!(Published, poisoned) == 8);
     assert!(offset_of!(Header, lock) == 128);
+    assert!(offset_of!(WriterLock, owner) == 0);
+    assert!(offset_of!(WriterLock, lock_waiters) == 4);
     assert!(offset_of!(Header, notify) == 192);
     assert!(offset_of!(Notify, futex) == 0);
     assert!(offset_of!(Notify, waiters) == 4);
@@ -129,6 +133,7 @@ impl Header {
             },
             lock: WriterLock {
                 owner: AtomicU32::new(0),
+                lock_waiters: AtomicU32::new(0),
             },
             notify: Notify {
                 futex: AtomicU32::new(0),

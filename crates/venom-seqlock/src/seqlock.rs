@@ -294,6 +294,7 @@ impl<'a> Seqlock<'a> {
         h.published.version.store(0, Ordering::Relaxed);
         h.published.poisoned.store(0, Ordering::Relaxed);
         h.lock.owner.store(0, Ordering::Relaxed);
+        h.lock.lock_waiters.store(0, Ordering::Relaxed);
         h.notify.futex.store(0, Ordering::Relaxed);
         h.notify.waiters.store(0, Ordering::Relaxed);
         for i in 0..self.shape.slots as usize {

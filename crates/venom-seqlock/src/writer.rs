@@ -13,6 +13,20 @@ use venom_shm::wait::{self, Deadline, Stopwatch};
 /// How long a writer waits on a held lock before checking whether its holder is alive.
 pub(crate) const LIVENESS_BOUND: Duration = Duration::from_micros(200);
 
+/// Looks at a lock held by a live writer before a waiting writer sleeps on it.
+#[cfg(not(loom))]
+const LOCK_SPINS: u32 = 64;
+
+/// The longest a waiting writer sleeps on the lock word before it looks again: a wake-up the
+/// holder misses (its unlock reads the waiters hint without a fence) costs at most this.
+#[cfg(not(loom))]
+const LOCK_NAP: Duration = Duration::from_millis(1);
+
+/// Takeover attempts of a lock whose holder is dead before `writer()` gives up with
+/// `WriterBusy`: a word that keeps changing between dead holders (only a hostile process
+/// writes it so) must not keep the caller looping.
+const TAKEOVER_ATTEMPTS: u32 = 64;
+
 /// Holds the writer lock of a [`Seqlock`] until dropped; the only way to write.
 ///
 /// ```
@@ -71,6 +85,7 @@ impl<'a> Seqlock<'a> {
         let me = self.pid;
         // Clocks start only once the lock was found held: an uncontended lock reads none.
         let mut waiting: Option<(Option<Deadline>, Stopwatch, u32)> = None;
+        let (mut takeovers, mut looks) = (0u32, 0u32);
         loop {
             // SYNC POINT [W0]: pairs with the release fence that precedes the previous holder's
             // unlock in `Writer::drop` (finish's [W4], or the panic guard's [W7]): its version
@@ -105,21 +120,46 @@ impl<'a> Seqlock<'a> {
                     w.recover();
                     return Ok(w);
                 }
-                continue;
+                takeovers += 1;
+                if takeovers < TAKEOVER_ATTEMPTS || deadline.as_ref().is_some_and(|d| !d.expired())
+                {
+                    continue;
+                }
             }
             match deadline {
                 None => return Err(Error::WriterBusy { pid: holder }),
                 Some(d) if d.expired() => return Err(Error::Timeout),
-                Some(_) => {
+                Some(d) => {
                     if !patient {
                         *watch = Stopwatch::start();
                     }
+                    looks = looks.saturating_add(1);
+                    #[cfg(not(loom))]
+                    if looks > LOCK_SPINS {
+                        self.nap_on_lock(
+                            holder,
+                            d.remaining().map_or(LOCK_NAP, |r| r.min(LOCK_NAP)),
+                        );
+                        continue;
+                    }
+                    let _ = (d, looks);
                     spin_hint();
                     #[cfg(not(loom))]
                     std::thread::yield_now();
                 }
             }
         }
+    }
+
+    /// Sleeps on the lock word while it still names `holder`, for at most `nap`, announced in
+    /// `lock_waiters` so the holder's unlock wakes us (a hint: see `LOCK_NAP`).
+    #[cfg(not(loom))]
+    fn nap_on_lock(&self, holder: u32, nap: Duration) {
+        let lock = &self.header.lock;
+        // Wrapping: a hostile process may have zeroed the count meanwhile; it is only a hint.
+        lock.lock_waiters.fetch_add(1, Ordering::Relaxed);
+        wait::futex_wait(&lock.owner, holder, Some(nap));
+        lock.lock_waiters.fetch_sub(1, Ordering::Relaxed);
     }
 
     fn locked(&self, pid: u32) -> Writer<'a> {
@@ -296,12 +336,15 @@ impl Drop for Writer<'_> {
         // fence (the SeqCst fence of `finish`, or the panic guard's), and the next holder's
         // Acquire CAS reading this store synchronises with that fence. Only a lock still
         // recorded as ours is released (a takeover by a process that judged us dead wins).
-        let _ = self.lock.header.lock.owner.compare_exchange(
-            self.pid,
-            0,
-            Ordering::Relaxed,
-            Ordering::Relaxed,
-        );
+        let lock = &self.lock.header.lock;
+        let _ = lock
+            .owner
+            .compare_exchange(self.pid, 0, Ordering::Relaxed, Ordering::Relaxed);
+        // Writers waiting for the lock sleep on its word; without a fence this may miss one
+        // that is just going to sleep, which then wakes after its nap (`LOCK_NAP`).
+        if lock.lock_waiters.load(Ordering::Relaxed) != 0 {
+            wait::futex_wake_all(&lock.owner);
+        }
     }
 }
 
