@@ -54,6 +54,8 @@ pub struct Message {
 #[derive(Debug)]
 pub struct Consumer<'a> {
     queue: Queue<'a>,
+    /// The word this consumer wrote into the role (its pid and start-time digest).
+    role: u32,
     head: u64,
     /// Where the consumer has been waiting, since when, and since its last liveness check.
     stall: Option<Stall>,
@@ -82,7 +84,8 @@ impl<'a> Queue<'a> {
     /// [`Error::ConsumerBusy`].
     pub fn consumer(&self) -> Result<Consumer<'a>> {
         let role = &self.header.consumer.consumer;
-        let me = self.pid;
+        // Our pid and start-time digest: a later process reusing our pid is not us.
+        let me = wait::holder_word(self.pid);
         // Bounded: a role word that keeps changing between dead holders (only a hostile process
         // writes it so) must not keep the caller looping.
         let mut taken = false;
@@ -91,7 +94,7 @@ impl<'a> Queue<'a> {
             // consumer's head and slot releases are visible.
             match role.compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed) {
                 Ok(_) => taken = true,
-                Err(holder) if !wait::process_alive(holder) => {
+                Err(holder) if !wait::holder_word_alive(holder) => {
                     // Relaxed: a dead consumer never released the role; its death, observed
                     // by `process_alive`, orders what it left (its head, its freed slots)
                     // before our look (modelled by `venom_shm::wait::declare_dead`; see
@@ -100,7 +103,11 @@ impl<'a> Queue<'a> {
                         .compare_exchange(holder, me, Ordering::Relaxed, Ordering::Relaxed)
                         .is_ok();
                 }
-                Err(holder) => return Err(Error::ConsumerBusy { pid: holder }),
+                Err(holder) => {
+                    return Err(Error::ConsumerBusy {
+                        pid: wait::holder_pid(holder),
+                    });
+                }
             }
             if taken {
                 break;
@@ -108,11 +115,12 @@ impl<'a> Queue<'a> {
         }
         if !taken {
             return Err(Error::ConsumerBusy {
-                pid: role.load(Ordering::Relaxed),
+                pid: wait::holder_pid(role.load(Ordering::Relaxed)),
             });
         }
         Ok(Consumer {
             queue: *self,
+            role: me,
             head: self.header.consumer.head.load(Ordering::Relaxed),
             stall: None,
             free_polls: 0,
@@ -127,7 +135,7 @@ impl Drop for Consumer<'_> {
     fn drop(&mut self) {
         // SYNC POINT [C6]: pairs with the Acquire in `Queue::consumer` [C0].
         let _ = self.queue.header.consumer.consumer.compare_exchange(
-            self.queue.pid,
+            self.role,
             0,
             Ordering::Release,
             Ordering::Relaxed,

@@ -8,7 +8,7 @@
 //! | 12 | `slot_size: u32` | init | bytes per slot, a power of two ≥ 64 |
 //! | 64 | `tail: u64` | producers (CAS) | next position to claim |
 //! | 128 | `head: u64` | consumer | next position to consume |
-//! | 136 | `consumer: u32` | consumer (CAS) | pid holding the consumer role, 0 = none |
+//! | 136 | `consumer: u32` | consumer (CAS) | holder of the consumer role, 0 = none: pid (bits 0–21) and a digest of its start time (bits 22–31, `venom_shm::wait::holder_word`) |
 //! | 192 | `futex: u32` | producers | bumped to wake the consumer |
 //! | 196 | `sleeping: u32` | consumer | 1 while the consumer is (about to be) asleep |
 //! | 200 | `rung: u32` | anyone | 1 after `Queue::ring`: wake the consumer without a message |

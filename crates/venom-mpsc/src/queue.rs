@@ -346,7 +346,7 @@ impl<'a> Queue<'a> {
 
     /// Pid of the process holding the consumer role, if any.
     pub fn consumer_pid(&self) -> Option<u32> {
-        match self.header.consumer.consumer.load(Ordering::Relaxed) {
+        match wait::holder_pid(self.header.consumer.consumer.load(Ordering::Relaxed)) {
             0 => None,
             pid => Some(pid),
         }

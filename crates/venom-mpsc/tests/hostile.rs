@@ -291,3 +291,33 @@ fn a_slot_held_forever_by_a_live_process_is_passed_each_lap() {
     assert_eq!(rx.skipped(), 1);
     assert_eq!((rx.abandoned(), rx.corrupt()), (0, 0));
 }
+
+/// The consumer role names its holder by pid and a digest of its start time (AUDIT M1): a
+/// dead holder whose pid a live process now uses (simulated: our own pid with another
+/// start-time digest) is taken over; the live holder itself (our pid, our digest) is busy.
+/// With pid-only liveness both would look alive.
+#[test]
+fn a_reused_pid_does_not_keep_a_dead_consumer_alive() {
+    use venom_shm::wait::{HOLDER_PID_BITS, holder_word};
+    const ROLE: usize = 136;
+    let config = Config::new(4, 64);
+    let m = Mem::new(config.region_size().unwrap());
+    let q = m.init(config);
+    let ours = holder_word(std::process::id());
+    let digest = ours >> HOLDER_PID_BITS;
+    assert_ne!(digest, 0, "this process's start time is known");
+    let reused = (ours & ((1 << HOLDER_PID_BITS) - 1)) | ((digest % 1023 + 1) << HOLDER_PID_BITS);
+
+    m.set_u32(ROLE, ours);
+    assert_eq!(
+        q.consumer().err(),
+        Some(Error::ConsumerBusy {
+            pid: std::process::id()
+        })
+    );
+    m.set_u32(ROLE, reused);
+    assert_eq!(q.consumer_pid(), Some(std::process::id()));
+    let c = q.consumer().expect("the dead holder's role is taken over");
+    drop(c);
+    assert_eq!(q.consumer_pid(), None, "released on drop");
+}

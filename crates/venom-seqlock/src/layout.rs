@@ -10,7 +10,7 @@
 //! | 16 | `capacity: u64` | init | most bytes a value may have; the slot's data area is this rounded up to 64 |
 //! | 64 | `version: u64` | writer | newest published version (0 = nothing written) |
 //! | 72 | `poisoned: u32` | writer | writers' note that the last value may be torn |
-//! | 128 | `owner: u32` | writers (CAS) | pid holding the writer lock, 0 = free |
+//! | 128 | `owner: u32` | writers (CAS) | holder of the writer lock, 0 = free: pid (bits 0–21) and a digest of its start time (bits 22–31, `venom_shm::wait::holder_word`) |
 //! | 132 | `lock_waiters: u32` | writers | writers asleep on `owner` (a hint: the holder wakes them when it unlocks; 0 in a fresh region, so older builds, which never write it, still work: their waiters never sleep, and waiters of this build nap at most 1 ms) |
 //! | 192 | `futex: u32` | writer | bumped to wake sleepers |
 //! | 196 | `waiters: u32` | readers | number of readers about to sleep or sleeping |
@@ -27,7 +27,7 @@ use crate::sync::{AtomicU32, AtomicU64};
 /// "SEQL".
 pub const MAGIC: u32 = 0x5345_514C;
 /// Version of this layout; bumped on any incompatible change.
-pub const LAYOUT_VERSION: u32 = 1;
+pub const LAYOUT_VERSION: u32 = 2;
 /// Most slots a seqlock may have.
 pub const MAX_SLOTS: u32 = 64;
 /// Bytes of the header.

@@ -327,7 +327,7 @@ impl<'a> Seqlock<'a> {
 
     /// Pid of the process holding the writer lock, if any.
     pub fn writer_pid(&self) -> Option<u32> {
-        match self.header.lock.owner.load(Ordering::Relaxed) {
+        match wait::holder_pid(self.header.lock.owner.load(Ordering::Relaxed)) {
             0 => None,
             pid => Some(pid),
         }
@@ -336,6 +336,12 @@ impl<'a> Seqlock<'a> {
     /// Whether the writer lock is held right now.
     pub fn is_locked(&self) -> bool {
         self.writer_pid().is_some()
+    }
+
+    /// Whether the writer lock is held by a live process (the pid it names exists and started
+    /// when the lock word says).
+    fn writer_alive(&self) -> bool {
+        wait::holder_word_alive(self.header.lock.owner.load(Ordering::Relaxed))
     }
 
     /// Copies a consistent snapshot into `buf` and returns its length, retrying while writes
@@ -377,7 +383,7 @@ impl<'a> Seqlock<'a> {
                         *watch = Stopwatch::start();
                     } else if watch.exceeded(STUCK_BOUND) {
                         if let Some(pid) = self.writer_pid()
-                            && !wait::process_alive(pid)
+                            && !self.writer_alive()
                         {
                             return Err(Error::WriterDead { pid });
                         }

@@ -42,6 +42,7 @@ const TAKEOVER_ATTEMPTS: u32 = 64;
 #[derive(Debug)]
 pub struct Writer<'a> {
     lock: Seqlock<'a>,
+    /// The word this writer wrote into the lock (its pid and start-time digest).
     pid: u32,
 }
 
@@ -82,7 +83,8 @@ impl<'a> Seqlock<'a> {
     /// `None`: one try (a dead holder is taken over at once); `Some`: wait that long.
     fn lock_writer(&self, timeout: Option<Duration>) -> Result<Writer<'a>> {
         let owner = &self.header.lock.owner;
-        let me = self.pid;
+        // Our pid and start-time digest: a later process reusing our pid is not us.
+        let me = wait::holder_word(self.pid);
         // Clocks start only once the lock was found held: an uncontended lock reads none.
         let mut waiting: Option<(Option<Deadline>, Stopwatch, u32)> = None;
         let (mut takeovers, mut looks) = (0u32, 0u32);
@@ -106,7 +108,7 @@ impl<'a> Seqlock<'a> {
                 *watch = Stopwatch::start();
             }
             let patient = deadline.is_some() && !watch.exceeded(LIVENESS_BOUND);
-            if !patient && !wait::process_alive(holder) {
+            if !patient && !wait::holder_word_alive(holder) {
                 // Relaxed: a dead holder never released the lock, so there is nothing to
                 // acquire here; its death, observed by `process_alive`, orders what it left
                 // before our look (the kernel's exit and our system call; modelled by
@@ -127,7 +129,11 @@ impl<'a> Seqlock<'a> {
                 }
             }
             match deadline {
-                None => return Err(Error::WriterBusy { pid: holder }),
+                None => {
+                    return Err(Error::WriterBusy {
+                        pid: wait::holder_pid(holder),
+                    });
+                }
                 Some(d) if d.expired() => return Err(Error::Timeout),
                 Some(d) => {
                     if !patient {

@@ -86,10 +86,10 @@ fn attach_validates_every_header_field() {
         m.attach().err(),
         Some(Error::IncompatibleVersion {
             found: 99,
-            expected: 1
+            expected: venom_seqlock::LAYOUT_VERSION
         })
     );
-    m.set_u32(4, 1);
+    m.set_u32(4, venom_seqlock::LAYOUT_VERSION);
     for slots in [0, 65, u32::MAX] {
         m.set_u32(8, slots);
         assert!(
@@ -232,4 +232,42 @@ fn dead_owner_in_lock_word() {
     assert!(!w.is_poisoned());
     assert_eq!(view.read(&mut buf).unwrap(), 5);
     assert_eq!(&buf[..5], b"whole");
+}
+
+/// The lock word names its holder by pid and a digest of its start time (AUDIT M1): a dead
+/// holder whose pid a live process now uses (simulated: our own pid with another start-time
+/// digest) is taken over, and readers call it dead; the live holder itself (our pid with our
+/// digest) keeps the lock. With pid-only liveness both would look alive.
+#[test]
+fn a_reused_pid_does_not_keep_a_dead_writer_alive() {
+    let config = Config::single(64);
+    let m = Mem::new(config.region_size().unwrap());
+    let view = m.init(config);
+    view.writer().unwrap().write(b"hello").unwrap();
+    let ours = venom_shm::wait::holder_word(std::process::id());
+    let digest = ours >> venom_shm::wait::HOLDER_PID_BITS;
+    assert_ne!(digest, 0, "this process's start time is known");
+    let reused = (ours & ((1 << venom_shm::wait::HOLDER_PID_BITS) - 1))
+        | ((digest % 1023 + 1) << venom_shm::wait::HOLDER_PID_BITS);
+
+    m.set_u32(OWNER, ours);
+    assert_eq!(
+        view.writer().err(),
+        Some(Error::WriterBusy {
+            pid: std::process::id()
+        })
+    );
+    m.set_u32(OWNER, reused);
+    m.word(SLOT0).store(3, Ordering::Relaxed); // mid-write of version 2
+    let mut buf = [0u8; 64];
+    assert_eq!(
+        view.read(&mut buf),
+        Err(Error::WriterDead {
+            pid: std::process::id()
+        })
+    );
+    let mut w = view.writer().expect("the dead holder's lock is taken over");
+    w.write(b"whole").unwrap();
+    drop(w);
+    assert_eq!(view.read(&mut buf).unwrap(), 5);
 }

@@ -211,6 +211,60 @@ pub fn current_start_time() -> u64 {
     *START.get_or_init(|| process_start_time(current_pid()).unwrap_or(0))
 }
 
+/// Bits of a [`holder_word`] that hold the pid (Linux pids are below 2^22).
+pub const HOLDER_PID_BITS: u32 = 22;
+
+/// A lock or role word that names its holder in 32 bits (so it can be a futex word and is
+/// written by one compare-and-swap): the pid in the low 22 bits and, above, a 10-bit digest
+/// of the holder's start time (1..=1023; 0: unknown). A pid reused by another process
+/// almost always has another digest, so it no longer keeps a dead holder "alive" (one chance
+/// in 1023 that it still does: the old, safe failure); a live holder is never taken for
+/// dead. For this process (`pid` = [`current_pid`]) the digest is its own; for any other pid
+/// (loom models' stand-in processes) it is 0.
+pub fn holder_word(pid: u32) -> u32 {
+    let pid = pid & ((1 << HOLDER_PID_BITS) - 1);
+    #[cfg(not(loom))]
+    if pid == current_pid() {
+        return pid | (start_digest(current_start_time()) << HOLDER_PID_BITS);
+    }
+    pid
+}
+
+/// The pid named by a [`holder_word`].
+pub fn holder_pid(word: u32) -> u32 {
+    word & ((1 << HOLDER_PID_BITS) - 1)
+}
+
+/// Whether the holder named by a [`holder_word`] is alive: its process exists, is not a
+/// zombie, and — when the word carries a digest and the start time can be read — started at
+/// a time with that digest.
+pub fn holder_word_alive(word: u32) -> bool {
+    let (pid, digest) = (holder_pid(word), word >> HOLDER_PID_BITS);
+    if digest == 0 {
+        return process_alive(pid);
+    }
+    #[cfg(all(target_os = "linux", not(loom)))]
+    {
+        holder_state(pid).is_some_and(|(state, started)| {
+            !matches!(state, Some('Z' | 'X')) && started.is_none_or(|s| start_digest(s) == digest)
+        })
+    }
+    #[cfg(any(not(target_os = "linux"), loom))]
+    {
+        process_alive(pid)
+    }
+}
+
+/// The 10-bit digest of a start time in a [`holder_word`]: 1..=1023, 0 for unknown (0).
+#[cfg(not(loom))]
+fn start_digest(start: u64) -> u32 {
+    if start == 0 {
+        0
+    } else {
+        (start % 1023) as u32 + 1
+    }
+}
+
 /// Whether the holder recorded as `pid` and `start` (its start time, 0 if not recorded) is
 /// alive: the process exists, is not a zombie, and — when `start` is known — started then, so
 /// a pid reused by another process does not keep a dead holder "alive".
@@ -225,17 +279,23 @@ pub fn holder_alive(pid: u32, start: u64) -> bool {
 /// one read of `/proc/<pid>/stat` (state and start time together).
 #[cfg(all(target_os = "linux", not(loom)))]
 pub fn holder_alive(pid: u32, start: u64) -> bool {
-    let Some(raw) = i32::try_from(pid)
+    holder_state(pid).is_some_and(|(state, started)| {
+        !matches!(state, Some('Z' | 'X')) && (start == 0 || started.is_none_or(|s| s == start))
+    })
+}
+
+/// `None` if process `pid` does not exist (`kill(pid, 0)`); else its state letter and start
+/// time from one read of `/proc/<pid>/stat` (both `None` if it cannot be read).
+#[cfg(all(target_os = "linux", not(loom)))]
+fn holder_state(pid: u32) -> Option<(Option<char>, Option<u64>)> {
+    let raw = i32::try_from(pid)
         .ok()
-        .and_then(rustix::process::Pid::from_raw)
-    else {
-        return false;
-    };
+        .and_then(rustix::process::Pid::from_raw)?;
     if rustix::process::test_kill_process(raw) == Err(rustix::io::Errno::SRCH) {
-        return false;
+        return None;
     }
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return true; // exists (kill said so), nothing more to learn
+        return Some((None, None)); // exists (kill said so), nothing more to learn
     };
     // Fields after the parenthesised command name start with field 3 (the state).
     let mut fields = stat
@@ -245,7 +305,7 @@ pub fn holder_alive(pid: u32, start: u64) -> bool {
         .flatten();
     let state = fields.next().and_then(|s| s.chars().next());
     let started = fields.nth(22 - 4).and_then(|s| s.parse::<u64>().ok());
-    !matches!(state, Some('Z' | 'X')) && (start == 0 || started.is_none_or(|s| s == start))
+    Some((state, started))
 }
 
 /// A point in time after which a wait gives up.
