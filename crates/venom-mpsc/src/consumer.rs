@@ -402,7 +402,7 @@ impl<'a> Consumer<'a> {
                         lap,
                         message: Message {
                             sender: (meta >> 32) as u32,
-                            pid,
+                            pid: wait::holder_pid(pid),
                             len,
                         },
                     }));
@@ -443,7 +443,7 @@ impl<'a> Consumer<'a> {
                     if !self.stalled(pos, state, STUCK_BOUND) {
                         return Ok(Next::Empty);
                     }
-                    if !wait::process_alive(pid) {
+                    if !wait::holder_word_alive(pid) {
                         self.skip(sh, state, lap);
                     } else if self
                         .stall
@@ -526,7 +526,7 @@ impl<'a> Consumer<'a> {
         if tail.load(Ordering::Relaxed) != pos {
             return false;
         }
-        if !wait::process_alive(pid) {
+        if !wait::holder_word_alive(pid) {
             // SYNC POINT [C8]: pairs with the next producer's Acquire load [P1]: what the dead
             // producer left in the slot (ordered before our look by its death) happens before
             // that producer's writes.

@@ -17,7 +17,9 @@
 //! | +16 | payload | producer | `slot_size − 16` bytes, copied as 64-bit atomics |
 //!
 //! Position p lives in slot `p % capacity`, on lap `p / capacity`. A slot's state word packs
-//! the lap (40 bits, wrapping), a state (2 bits) and a pid (22 bits, Linux's largest pid):
+//! the lap (30 bits, wrapping), a state (2 bits) and the writing process as a holder word (32
+//! bits: its pid and a digest of its start time, `venom_shm::wait::holder_word`, so a pid
+//! reused by another process does not keep a dead writer alive):
 //!
 //! | state | meaning | next |
 //! |---|---|---|
@@ -48,10 +50,11 @@ pub const MAX_CAPACITY: u32 = 1 << 24;
 /// Meta bit: the producer gave up on this message (its fill closure panicked).
 pub(crate) const CANCELLED: u64 = 1 << 31;
 
-const PID_BITS: u32 = 22;
-const STATE_SHIFT: u32 = PID_BITS;
-const LAP_SHIFT: u32 = PID_BITS + 2;
-pub(crate) const PID_MASK: u64 = (1 << PID_BITS) - 1;
+/// Bits of the writer's holder word (pid and start-time digest).
+const HOLDER_BITS: u32 = 32;
+const STATE_SHIFT: u32 = HOLDER_BITS;
+const LAP_SHIFT: u32 = HOLDER_BITS + 2;
+const HOLDER_MASK: u64 = (1 << HOLDER_BITS) - 1;
 pub(crate) const LAP_MASK: u64 = (1 << (64 - LAP_SHIFT)) - 1;
 
 /// A decoded slot state.
@@ -66,9 +69,9 @@ pub(crate) enum State {
 pub(crate) fn encode(lap: u64, state: State) -> u64 {
     let (tag, pid) = match state {
         State::Free => (0, 0),
-        State::Writing(pid) => (1, u64::from(pid) & PID_MASK),
-        State::Ready(pid) => (2, u64::from(pid) & PID_MASK),
-        State::Skipped(pid) => (3, u64::from(pid) & PID_MASK),
+        State::Writing(holder) => (1, u64::from(holder)),
+        State::Ready(holder) => (2, u64::from(holder)),
+        State::Skipped(holder) => (3, u64::from(holder)),
     };
     ((lap & LAP_MASK) << LAP_SHIFT) | (tag << STATE_SHIFT) | pid
 }
@@ -76,7 +79,7 @@ pub(crate) fn encode(lap: u64, state: State) -> u64 {
 /// The lap and state in a state word; `None` for a state no code writes.
 pub(crate) fn decode(word: u64) -> Option<(u64, State)> {
     let lap = word >> LAP_SHIFT;
-    let pid = (word & PID_MASK) as u32;
+    let pid = (word & HOLDER_MASK) as u32;
     let state = match (word >> STATE_SHIFT) & 3 {
         0 if pid == 0 => State::Free,
         1 => State::Writing(pid),
@@ -285,7 +288,7 @@ mod tests {
             for st in [
                 State::Free,
                 State::Writing(1),
-                State::Ready(4_194_303),
+                State::Ready(u32::MAX),
                 State::Skipped(7),
             ] {
                 assert_eq!(decode(encode(lap, st)), Some((lap, st)));

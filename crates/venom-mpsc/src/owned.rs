@@ -88,7 +88,7 @@ impl OwnedQueue {
             header: Box::new(Header::new_zeroed()),
             slots,
             shape,
-            pid: venom_shm::wait::current_pid(),
+            pid: venom_shm::wait::holder_word(venom_shm::wait::current_pid()),
         })
     }
 

@@ -64,7 +64,7 @@ use crate::error::{Error, Result};
 use crate::layout::{CANCELLED, Config, Header, LAYOUT_VERSION, MAGIC, Shape, SlotHeader, State};
 #[cfg(not(loom))]
 use crate::layout::{HEADER_SIZE, SLOT_HEADER_SIZE};
-use crate::layout::{LAP_MASK, PID_MASK, Payload, decode, encode};
+use crate::layout::{LAP_MASK, Payload, decode, encode};
 use crate::sync::{AtomicU64, Ordering, fence, spin_hint};
 
 /// Attempts a send makes against a changing tail before it reports corruption.
@@ -96,8 +96,9 @@ pub struct Queue<'a> {
     pub(crate) header: &'a Header,
     pub(crate) slots: Slots<'a>,
     pub(crate) shape: Shape,
-    /// This process's pid, read once with the view (the send path makes no system call). A
-    /// view made before a `fork` carries the parent's pid: make views after forking.
+    /// This process as a holder word (pid and start-time digest,
+    /// `venom_shm::wait::holder_word`), read once with the view (the send path makes no system
+    /// call). A view made before a `fork` carries the parent's: make views after forking.
     pub(crate) pid: u32,
 }
 
@@ -202,7 +203,7 @@ impl<'a> Queue<'a> {
         check_memory(ptr, len, shape.total)?;
         // SAFETY: validity for `len >= total` bytes and atomic-only access are the caller's
         // contract; alignment and size were checked.
-        let q = unsafe { Self::from_parts(ptr, shape, wait::current_pid()) };
+        let q = unsafe { Self::from_parts(ptr, shape, wait::holder_word(wait::current_pid())) };
         q.stamp_new();
         Ok(q)
     }
@@ -279,7 +280,7 @@ impl<'a> Queue<'a> {
         check_memory(ptr, len, shape.total)?;
         // SAFETY: validity for `total` bytes checked above; atomic-only access is the caller's
         // contract.
-        Ok(unsafe { Self::from_parts(ptr, shape, wait::current_pid()) })
+        Ok(unsafe { Self::from_parts(ptr, shape, wait::holder_word(wait::current_pid())) })
     }
 
     /// # Safety
@@ -713,7 +714,7 @@ impl Queue<'_> {
             let Some((l, State::Skipped(pid))) = decode(seen) else {
                 return;
             };
-            if u64::from(pid) != u64::from(self.pid) & PID_MASK {
+            if pid != self.pid {
                 return;
             }
             // SYNC POINT [P6]: pairs with the next producer's Acquire load [P1]: our reads of

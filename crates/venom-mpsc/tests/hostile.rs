@@ -158,7 +158,7 @@ fn garbage_states_and_positions_end_in_errors() {
 
     // A tail on a lap no slot is on: the send ends, it never spins forever.
     m.word(SLOT0).store(0, Ordering::Relaxed);
-    m.word(TAIL).store(1 << 40, Ordering::Relaxed);
+    m.word(TAIL).store(1 << 30, Ordering::Relaxed);
     assert!(matches!(
         q.producer(1).try_send(b"x"),
         Err(Error::Corrupt { .. })
@@ -262,7 +262,7 @@ fn a_slot_held_forever_by_a_live_process_is_passed_each_lap() {
     let tx = q.producer(2);
     let mut buf = [0u8; 8];
     // Position 0 claimed for good by pid 1 (state WRITING, lap 0), the tail past it.
-    const WRITING: u64 = 1 << 22;
+    const WRITING: u64 = 1 << 32;
     m.word(SLOT0).store(WRITING | 1, Ordering::Relaxed);
     m.word(TAIL).store(1, Ordering::Relaxed);
     let (mut sent, mut got) = (0u32, 0u32);
@@ -320,4 +320,40 @@ fn a_reused_pid_does_not_keep_a_dead_consumer_alive() {
     let c = q.consumer().expect("the dead holder's role is taken over");
     drop(c);
     assert_eq!(q.consumer_pid(), None, "released on drop");
+}
+
+/// A slot's state names its writer by pid and start-time digest too (AUDIT M1): a slot left
+/// `WRITING` by a dead process whose pid a live one now uses (simulated: our pid, another
+/// digest) is skipped as abandoned within `STUCK_BOUND`, not waited on as a live writer.
+#[test]
+fn a_reused_pid_does_not_keep_a_dead_writer_of_a_slot_alive() {
+    use venom_shm::wait::{HOLDER_PID_BITS, holder_word};
+    const WRITING: u64 = 1 << 32;
+    let config = Config::new(4, 64);
+    let m = Mem::new(config.region_size().unwrap());
+    let q = m.init(config);
+    let mut rx = q.consumer().unwrap();
+    let ours = holder_word(std::process::id());
+    let digest = ours >> HOLDER_PID_BITS;
+    assert_ne!(digest, 0, "this process's start time is known");
+    let reused = (ours & ((1 << HOLDER_PID_BITS) - 1)) | ((digest % 1023 + 1) << HOLDER_PID_BITS);
+    m.word(SLOT0)
+        .store(WRITING | u64::from(reused), Ordering::Relaxed);
+    m.word(TAIL).store(1, Ordering::Relaxed);
+    let mut buf = [0u8; 8];
+    assert!(venom_shm::testing::spin_until(
+        std::time::Duration::from_secs(30),
+        || {
+            assert_eq!(rx.try_recv(&mut buf), Ok(None));
+            rx.abandoned() + rx.skipped() > 0
+        }
+    ));
+    assert_eq!(
+        (rx.abandoned(), rx.skipped()),
+        (1, 0),
+        "taken for dead, not set aside"
+    );
+    q.producer(1).try_send(b"next").unwrap();
+    let got = rx.try_recv(&mut buf).unwrap().expect("the queue goes on");
+    assert_eq!(&buf[..got.len], b"next");
 }

@@ -382,7 +382,7 @@ impl Stopwatch {
     }
 
     /// Whether at least `bound` has passed since `start` (under loom: while the model's
-    /// budget of [`let_time_pass`] lasts, each call spending one).
+    /// budget of `let_time_pass` lasts, each call spending one).
     pub fn exceeded(&self, bound: Duration) -> bool {
         #[cfg(not(loom))]
         {
