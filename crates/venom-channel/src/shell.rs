@@ -234,7 +234,10 @@ impl ShellChannel {
     /// # Errors
     /// [`Error::QueueFull`], [`Error::TooLarge`] (beyond
     /// [`max_command_len`](Self::max_command_len); nothing sent), [`Error::Disconnected`]
-    /// (the daemon closed the channel, or the queue is full and its daemon died).
+    /// (the daemon closed the channel, or the queue is full and its daemon died),
+    /// [`Error::Timeout`] (this process stalled mid-send past
+    /// [`venom_mpsc::LIVE_BOUND`] every time it tried, so the daemon skipped the command each
+    /// time; nothing sent). A send that stalls once is sent again by itself, in order.
     pub fn try_send_command(&self, cmd: &[u8]) -> Result<()> {
         self.check_sendable(cmd)?;
         match self.producer.try_send(cmd) {
