@@ -424,7 +424,10 @@ impl<'a> Producer<'a> {
     /// continues.
     ///
     /// # Errors
-    /// As [`try_send`](Self::try_send); on error `fill` is not called.
+    /// As [`try_send`](Self::try_send); on those errors `fill` is not called. After `fill`
+    /// ran, only if this producer stalled mid-send past [`LIVE_BOUND`](crate::LIVE_BOUND) and
+    /// the consumer skipped the message: [`Error::Full`] (no slot to send it again) or
+    /// [`Error::Stalled`] (skipped every time); either way nothing was delivered.
     ///
     /// ```
     /// use venom_mpsc::{Config, OwnedQueue};
