@@ -85,7 +85,7 @@ impl<'a> Queue<'a> {
     pub fn consumer(&self) -> Result<Consumer<'a>> {
         let role = &self.header.consumer.consumer;
         // Our pid and start-time digest: a later process reusing our pid is not us.
-        let me = wait::holder_word(self.pid);
+        let me = self.holder;
         // Bounded: a role word that keeps changing between dead holders (only a hostile process
         // writes it so) must not keep the caller looping.
         let mut taken = false;
@@ -463,7 +463,7 @@ impl<'a> Consumer<'a> {
                     }
                     // Passing a hole gives producers a turn (in a one-slot queue the next
                     // position is the same hole).
-                    if !self.free_hole(sh, state, pos, lap, pid) {
+                    if tail != pos || !self.free_hole(sh, state, pos, lap, pid) {
                         return Ok(Next::Empty);
                     }
                 }
@@ -520,12 +520,10 @@ impl<'a> Consumer<'a> {
     /// Producers see the slot full, so the tail waits at the head. If the producer died, the
     /// slot is freed for this lap (`true`: look again); if it lives, the position is passed as
     /// a hole (tail and head move past it, the slot stays the producer's, `SKIPPED` at this
-    /// lap). Nothing is done if the slot moved on meanwhile (given back, maybe claimed).
+    /// lap). The caller saw the tail at the head (else the slot moved on meanwhile: given
+    /// back, maybe claimed); nothing is done if it moved since.
     fn free_hole(&mut self, sh: &SlotHeader, seen: u64, pos: u64, lap: u64, pid: u32) -> bool {
         let tail = &self.queue.header.tail.tail;
-        if tail.load(Ordering::Relaxed) != pos {
-            return false;
-        }
         if !wait::holder_word_alive(pid) {
             // SYNC POINT [C8]: pairs with the next producer's Acquire load [P1]: what the dead
             // producer left in the slot (ordered before our look by its death) happens before

@@ -23,7 +23,7 @@ pub struct OwnedQueue {
     #[cfg(loom)]
     slots: Box<[OwnedSlot]>,
     shape: crate::layout::Shape,
-    pid: u32,
+    holder: u32,
 }
 
 /// One slot under loom.
@@ -47,8 +47,12 @@ impl OwnedQueue {
         let memory = venom_shm::HeapRegion::new_zeroed(shape.total);
         // SAFETY: fresh, exclusively owned, 64-aligned allocation of `shape.total` bytes, only
         // ever accessed through views (atomics), and kept in `self` as long as they live.
-        let pid = unsafe { Queue::init(memory.as_ptr(), shape.total, config) }?.pid;
-        Ok(Self { memory, shape, pid })
+        let holder = unsafe { Queue::init(memory.as_ptr(), shape.total, config) }?.holder;
+        Ok(Self {
+            memory,
+            shape,
+            holder,
+        })
     }
 
     /// Allocates an empty queue of the given shape (loom build: the same initialisation as
@@ -88,7 +92,7 @@ impl OwnedQueue {
             header: Box::new(Header::new_zeroed()),
             slots,
             shape,
-            pid: venom_shm::wait::holder_word(venom_shm::wait::current_pid()),
+            holder: venom_shm::wait::holder_word(venom_shm::wait::current_pid()),
         })
     }
 
@@ -119,7 +123,10 @@ impl OwnedQueue {
     /// `venom_shm::wait::declare_dead`).
     #[cfg(loom)]
     pub fn view_as(&self, pid: u32) -> Queue<'_> {
-        Queue { pid, ..self.view() }
+        Queue {
+            holder: pid,
+            ..self.view()
+        }
     }
 
     /// Scribbles over the header (magic and capacity zeroed), as a hostile process could
@@ -138,7 +145,7 @@ impl OwnedQueue {
         {
             // SAFETY: the allocation is 64-aligned, `shape.total` bytes long, initialised by
             // `new`, and lives as long as the borrow of `self`.
-            unsafe { Queue::from_parts(self.memory.as_ptr(), self.shape, self.pid) }
+            unsafe { Queue::from_parts(self.memory.as_ptr(), self.shape, self.holder) }
         }
         #[cfg(loom)]
         {
@@ -146,7 +153,7 @@ impl OwnedQueue {
                 header: &self.header,
                 slots: crate::queue::Slots::owned(&self.slots),
                 shape: self.shape,
-                pid: self.pid,
+                holder: self.holder,
             }
         }
     }

@@ -99,7 +99,7 @@ pub struct Queue<'a> {
     /// This process as a holder word (pid and start-time digest,
     /// `venom_shm::wait::holder_word`), read once with the view (the send path makes no system
     /// call). A view made before a `fork` carries the parent's: make views after forking.
-    pub(crate) pid: u32,
+    pub(crate) holder: u32,
 }
 
 impl core::fmt::Debug for Queue<'_> {
@@ -286,7 +286,7 @@ impl<'a> Queue<'a> {
     /// # Safety
     /// `ptr` is 64-aligned and valid for `shape.total` bytes for `'a`, accessed atomically only.
     #[cfg(not(loom))]
-    pub(crate) unsafe fn from_parts(ptr: *mut u8, shape: Shape, pid: u32) -> Self {
+    pub(crate) unsafe fn from_parts(ptr: *mut u8, shape: Shape, holder: u32) -> Self {
         // SAFETY: aligned and in bounds per the contract; `Header` is all atomics.
         let header = unsafe { &*ptr.cast::<Header>() };
         // SAFETY: `HEADER_SIZE <= total`, so the slots start inside the memory.
@@ -298,7 +298,7 @@ impl<'a> Queue<'a> {
                 _memory: PhantomData,
             },
             shape,
-            pid,
+            holder,
         }
     }
 
@@ -664,7 +664,7 @@ impl<'a> Producer<'a> {
         sh.state
             .compare_exchange(
                 encode(lap, State::Free),
-                encode(lap, State::Writing(q.pid)),
+                encode(lap, State::Writing(q.holder)),
                 Ordering::Release,
                 Ordering::Relaxed,
             )
@@ -700,8 +700,8 @@ impl Queue<'_> {
         // the consumer may have skipped the slot [C7] while we wrote it.
         sh.state
             .compare_exchange(
-                encode(lap, State::Writing(self.pid)),
-                encode(lap, State::Ready(self.pid)),
+                encode(lap, State::Writing(self.holder)),
+                encode(lap, State::Ready(self.holder)),
                 Ordering::Release,
                 Ordering::Relaxed,
             )
@@ -717,7 +717,7 @@ impl Queue<'_> {
             let Some((l, State::Skipped(pid))) = decode(seen) else {
                 return;
             };
-            if pid != self.pid {
+            if pid != self.holder {
                 return;
             }
             // SYNC POINT [P6]: pairs with the next producer's Acquire load [P1]: our reads of

@@ -23,7 +23,7 @@ pub struct OwnedSeqlock {
     #[cfg(loom)]
     slots: Box<[OwnedSlot]>,
     shape: crate::layout::Shape,
-    pid: u32,
+    holder: u32,
 }
 
 /// One slot under loom.
@@ -58,8 +58,12 @@ impl OwnedSeqlock {
         let memory = venom_shm::HeapRegion::new_zeroed(shape.total);
         // SAFETY: fresh, exclusively owned, 64-aligned allocation of `shape.total` bytes, only
         // ever accessed through views (atomics), and kept in `self` as long as they live.
-        let pid = unsafe { Seqlock::init(memory.as_ptr(), shape.total, config) }?.pid;
-        Ok(Self { memory, shape, pid })
+        let holder = unsafe { Seqlock::init(memory.as_ptr(), shape.total, config) }?.holder;
+        Ok(Self {
+            memory,
+            shape,
+            holder,
+        })
     }
 
     /// Allocates and initialises a seqlock of the given shape (loom build: the same
@@ -96,7 +100,7 @@ impl OwnedSeqlock {
             header: Box::new(Header::new_zeroed()),
             slots,
             shape,
-            pid: venom_shm::wait::current_pid(),
+            holder: venom_shm::wait::holder_word(venom_shm::wait::current_pid()),
         })
     }
 
@@ -127,7 +131,10 @@ impl OwnedSeqlock {
     /// `venom_shm::wait::declare_dead`).
     #[cfg(loom)]
     pub fn view_as(&self, pid: u32) -> Seqlock<'_> {
-        Seqlock { pid, ..self.view() }
+        Seqlock {
+            holder: pid,
+            ..self.view()
+        }
     }
 
     /// Scribbles over the header (magic and capacity zeroed), as a hostile process could
@@ -146,7 +153,7 @@ impl OwnedSeqlock {
         {
             // SAFETY: the allocation is 64-aligned, `shape.total` bytes long, initialised by
             // `new`, and lives as long as the borrow of `self`.
-            unsafe { Seqlock::from_parts(self.memory.as_ptr(), self.shape, self.pid) }
+            unsafe { Seqlock::from_parts(self.memory.as_ptr(), self.shape, self.holder) }
         }
         #[cfg(loom)]
         {
@@ -154,7 +161,7 @@ impl OwnedSeqlock {
                 header: &self.header,
                 slots: crate::seqlock::Slots::owned(&self.slots),
                 shape: self.shape,
-                pid: self.pid,
+                holder: self.holder,
             }
         }
     }

@@ -86,10 +86,11 @@ pub struct Seqlock<'a> {
     pub(crate) header: &'a Header,
     pub(crate) slots: Slots<'a>,
     pub(crate) shape: Shape,
-    /// This process's pid, read once when the view was made (`getpid` is a system call, and the
-    /// write path makes none). A view made before a `fork` carries the parent's pid: make views
-    /// after forking.
-    pub(crate) pid: u32,
+    /// This process as a holder word (pid and start-time digest,
+    /// `venom_shm::wait::holder_word`), read once when the view was made (`getpid` is a system
+    /// call, and the write path makes none). A view made before a `fork` carries the parent's:
+    /// make views after forking.
+    pub(crate) holder: u32,
 }
 
 impl core::fmt::Debug for Seqlock<'_> {
@@ -196,7 +197,7 @@ impl<'a> Seqlock<'a> {
         check_memory(ptr, len, shape.total)?;
         // SAFETY: the caller's contract gives validity for `len >= total` bytes and atomic-only
         // access; `check_memory` verified alignment and size.
-        let view = unsafe { Self::from_parts(ptr, shape, wait::current_pid()) };
+        let view = unsafe { Self::from_parts(ptr, shape, wait::holder_word(wait::current_pid())) };
         view.stamp_new();
         Ok(view)
     }
@@ -266,13 +267,13 @@ impl<'a> Seqlock<'a> {
         check_memory(ptr, len, shape.total)?;
         // SAFETY: validity for `total` bytes checked just above; atomic-only access is the
         // caller's contract.
-        Ok(unsafe { Self::from_parts(ptr, shape, wait::current_pid()) })
+        Ok(unsafe { Self::from_parts(ptr, shape, wait::holder_word(wait::current_pid())) })
     }
 
     /// # Safety
     /// `ptr` is 64-aligned and valid for `shape.total` bytes for `'a`, accessed atomically only.
     #[cfg(not(loom))]
-    pub(crate) unsafe fn from_parts(ptr: *mut u8, shape: Shape, pid: u32) -> Self {
+    pub(crate) unsafe fn from_parts(ptr: *mut u8, shape: Shape, holder: u32) -> Self {
         // SAFETY: aligned and in bounds per the contract; `Header` is all atomics.
         let header = unsafe { &*ptr.cast::<Header>() };
         // SAFETY: `HEADER_SIZE <= total`, so the slots start inside the memory.
@@ -284,7 +285,7 @@ impl<'a> Seqlock<'a> {
                 _memory: PhantomData,
             },
             shape,
-            pid,
+            holder,
         }
     }
 

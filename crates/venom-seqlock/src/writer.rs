@@ -43,7 +43,7 @@ const TAKEOVER_ATTEMPTS: u32 = 64;
 pub struct Writer<'a> {
     lock: Seqlock<'a>,
     /// The word this writer wrote into the lock (its pid and start-time digest).
-    pid: u32,
+    holder: u32,
 }
 
 impl<'a> Seqlock<'a> {
@@ -84,7 +84,7 @@ impl<'a> Seqlock<'a> {
     fn lock_writer(&self, timeout: Option<Duration>) -> Result<Writer<'a>> {
         let owner = &self.header.lock.owner;
         // Our pid and start-time digest: a later process reusing our pid is not us.
-        let me = wait::holder_word(self.pid);
+        let me = self.holder;
         // Clocks start only once the lock was found held: an uncontended lock reads none.
         let mut waiting: Option<(Option<Deadline>, Stopwatch, u32)> = None;
         let (mut takeovers, mut looks) = (0u32, 0u32);
@@ -168,8 +168,11 @@ impl<'a> Seqlock<'a> {
         lock.lock_waiters.fetch_sub(1, Ordering::Relaxed);
     }
 
-    fn locked(&self, pid: u32) -> Writer<'a> {
-        Writer { lock: *self, pid }
+    fn locked(&self, holder: u32) -> Writer<'a> {
+        Writer {
+            lock: *self,
+            holder,
+        }
     }
 }
 
@@ -345,7 +348,7 @@ impl Drop for Writer<'_> {
         let lock = &self.lock.header.lock;
         let _ = lock
             .owner
-            .compare_exchange(self.pid, 0, Ordering::Relaxed, Ordering::Relaxed);
+            .compare_exchange(self.holder, 0, Ordering::Relaxed, Ordering::Relaxed);
         // Writers waiting for the lock sleep on its word; without a fence this may miss one
         // that is just going to sleep, which then wakes after its nap (`LOCK_NAP`).
         if lock.lock_waiters.load(Ordering::Relaxed) != 0 {
