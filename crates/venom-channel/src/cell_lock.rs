@@ -28,6 +28,9 @@ pub(crate) struct CellLock {
     seq: AtomicU32,
     /// Whether its reply is still to be taken (changed only by the holder).
     pending: AtomicBool,
+    /// Whether its reply was taken, so the daemon no longer reads it (changed only by the
+    /// holder; false for a new holder of the entry, whose predecessor may have left one).
+    answered: AtomicBool,
     waiters: Mutex<Vec<Waker>>,
     freed: Condvar,
 }
@@ -101,12 +104,19 @@ impl CellGuard<'_> {
         self.lock.seq.load(Ordering::Relaxed)
     }
 
-    /// Numbers a new request and marks it pending; returns its sequence number.
-    pub(crate) fn next_request(&mut self) -> u32 {
-        let seq = self.seq().wrapping_add(1);
+    /// Numbers a new request and marks it pending; returns its sequence number (31 bits, as
+    /// the cell's header holds them) and whether the reply to the previous one was taken.
+    pub(crate) fn next_request(&mut self) -> (u32, bool) {
+        let seq = self.seq().wrapping_add(1) & crate::rpc::SEQ_MASK;
         self.lock.seq.store(seq, Ordering::Relaxed);
         self.set_pending(true);
-        seq
+        let answered = self.lock.answered.swap(false, Ordering::Relaxed);
+        (seq, answered)
+    }
+
+    /// The reply to the newest request arrived (whatever became of it).
+    pub(crate) fn set_answered(&mut self) {
+        self.lock.answered.store(true, Ordering::Relaxed);
     }
 
     /// Whether the newest request's reply is still to be taken.
@@ -149,7 +159,7 @@ mod tests {
                     for _ in 0..1000 {
                         let mut g = lock.lock();
                         let before = g.seq();
-                        let seq = g.next_request();
+                        let (seq, _) = g.next_request();
                         assert_eq!(seq, before.wrapping_add(1));
                         g.set_pending(false);
                     }

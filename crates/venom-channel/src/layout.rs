@@ -19,9 +19,10 @@ use crate::error::{Error, Result};
 
 /// "VNOM".
 pub const MAGIC: u32 = 0x564E_4F4D;
-/// Version of the channel layout (6: the command queue's layout version 2, whose producers
-/// publish by CAS so a stalled one can be set aside).
-pub const LAYOUT_VERSION: u32 = 6;
+/// Version of the channel layout (7: requests and replies of up to 56 bytes inside their
+/// cell's header line, one slot each for longer ones, the shell's sleep flag in a line of its
+/// own; 6: the command queue's layout version 2).
+pub const LAYOUT_VERSION: u32 = 7;
 /// Pointer width and byte order of this build: `0x0102_03ww` in native byte order, `ww` the
 /// pointer width in bytes. A process of another byte order reads it reversed.
 pub const ABI_MARKER: u32 = 0x0102_0300 | (core::mem::size_of::<usize>() as u32);

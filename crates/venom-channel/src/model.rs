@@ -14,7 +14,10 @@ use crate::error::Result;
 use crate::ids::ClientId;
 use crate::layout::{ChannelHeader, Geometry, Layout, MAGIC, RegistryEntry, StatsLine};
 use crate::registry::Registry;
-use crate::rpc::{Cell, CellGeometry, CellHeader, Owed};
+use crate::rpc::{Cell, CellGeometry, CellHeader, INLINE, Owed, ShellLine, ShellWait};
+
+/// Bytes of a request or reply carried in its header line (longer ones use the cell's slot).
+pub const INLINE_BYTES: usize = INLINE;
 use crate::stop::StopFlag;
 
 /// One client's request/reply cell and the daemon's claim on its reply.
@@ -22,24 +25,22 @@ use crate::stop::StopFlag;
 pub struct ModelCell {
     request: CellHeader,
     reply: CellHeader,
-    slots: [Box<[AtomicU64]>; 4],
+    shell: ShellLine,
+    slots: [Box<[AtomicU64]>; 2],
     geometry: CellGeometry,
     owed: Owed,
 }
 
 impl ModelCell {
-    /// A cell for requests of up to `request_capacity` bytes and replies of `reply_capacity`.
+    /// A cell for requests of up to `request_capacity` bytes and replies of `reply_capacity`
+    /// (each over [`INLINE_BYTES`] has a slot, as on a region).
     pub fn new(request_capacity: usize, reply_capacity: usize) -> Self {
         let words = |n: usize| (0..n.div_ceil(8)).map(|_| AtomicU64::new(0)).collect();
         Self {
             request: CellHeader::default(),
             reply: CellHeader::default(),
-            slots: [
-                words(request_capacity),
-                words(request_capacity),
-                words(reply_capacity),
-                words(reply_capacity),
-            ],
+            shell: ShellLine::default(),
+            slots: [words(request_capacity), words(reply_capacity)],
             geometry: CellGeometry {
                 request_capacity,
                 reply_capacity,
@@ -51,16 +52,19 @@ impl ModelCell {
     fn cell(&self) -> Cell<'_> {
         Cell::from_parts(
             &self.request,
-            [&self.slots[0], &self.slots[1]],
+            &self.slots[0],
             &self.reply,
-            [&self.slots[2], &self.slots[3]],
+            &self.slots[1],
+            &self.shell,
             self.geometry,
         )
     }
 
-    /// Shell: posts request `seq` (`busy`: it will not sleep for the reply).
-    pub fn post(&self, seq: u32, cmd: &[u8], busy: bool) {
-        self.cell().post(seq, cmd, busy);
+    /// Shell: posts request `seq` (`busy`: it will not sleep for the reply; `answered`: it
+    /// took the reply to its previous request, so it writes without marking the header).
+    pub fn post(&self, seq: u32, cmd: &[u8], busy: bool, answered: bool) {
+        let wait = ShellWait { busy, heavy: !busy };
+        self.cell().post(seq, cmd, wait, answered);
     }
 
     /// Shell: the newest request's number (what a new holder of the entry continues from).
@@ -95,13 +99,13 @@ impl ModelCell {
     /// As `Cell::copy_request`.
     pub fn take_request(&self, taken: u32, dst: &mut [u8]) -> Result<Option<(u32, usize)>> {
         let cell = self.cell();
-        let Some((seq, len, busy)) = cell.pending(taken) else {
+        let Some((seq, len, wait)) = cell.pending(taken) else {
             return Ok(None);
         };
         if !cell.copy_request(seq, len, dst)? {
             return Ok(None);
         }
-        self.owed.owe(seq, busy);
+        self.owed.owe(seq, wait);
         Ok(Some((seq, len)))
     }
 
@@ -111,8 +115,8 @@ impl ModelCell {
     pub fn reply(&self, seq: u32, bytes: &[u8]) -> Option<bool> {
         let mut woke = false;
         self.owed
-            .settle(seq, |shell_busy| {
-                woke = self.cell().write_reply(seq, bytes, shell_busy);
+            .settle(seq, |wait| {
+                woke = self.cell().write_reply(seq, bytes, wait);
             })
             .then_some(woke)
     }
@@ -270,7 +274,7 @@ impl ModelCellLock {
     /// Takes the lock, numbers a new request and releases the lock; returns the number.
     pub fn next_request(&self) -> u32 {
         let mut guard = self.0.lock();
-        let seq = guard.next_request();
+        let (seq, _) = guard.next_request();
         guard.set_pending(false);
         seq
     }

@@ -16,7 +16,7 @@ use venom_shm::sync::{AtomicU64, Ordering};
 use crate::error::{Error, Result};
 use crate::ids::{ClientId, RequestId};
 use crate::layout::StatsLine;
-use crate::rpc::Owed;
+use crate::rpc::{Owed, ShellWait};
 use crate::views::{DIRECT_CELLS, Views};
 
 /// Who sent a command, how long it is, and whether it awaits a reply.
@@ -119,9 +119,9 @@ impl Ledger {
         counter.store(n.wrapping_add(1), Ordering::Relaxed);
     }
 
-    /// Claims the one reply to request `seq` of `entry` and writes it with `write(shell
-    /// busy-polls)`; `false` if it was not owed (answered already, or given up on).
-    pub(crate) fn settle(&self, entry: usize, seq: u32, write: impl FnOnce(bool)) -> bool {
+    /// Claims the one reply to request `seq` of `entry` and writes it with `write(how the
+    /// shell waits)`; `false` if it was not owed (answered already, or given up on).
+    pub(crate) fn settle(&self, entry: usize, seq: u32, write: impl FnOnce(ShellWait)) -> bool {
         self.owed.get(entry).is_some_and(|o| o.settle(seq, write))
     }
 }
@@ -144,8 +144,8 @@ struct Pending {
     entry: usize,
     seq: u32,
     len: usize,
-    /// The shell busy-polls for the reply (no wake-up needed).
-    busy: bool,
+    /// How the shell waits for the reply (what the wake-up check needs).
+    wait: ShellWait,
 }
 
 /// What to receive next.
@@ -398,7 +398,7 @@ impl Cells {
             self.next_cell = p.entry + 1;
             return Ok(None);
         }
-        ledger.owed[p.entry].owe(p.seq, p.busy);
+        ledger.owed[p.entry].owe(p.seq, p.wait);
         Ok(Some(Command {
             client_id: ClientId::of_entry(p.entry),
             len: p.len,
@@ -471,12 +471,12 @@ impl Cells {
                     break;
                 }
                 match views.cells[entry].pending(self.taken[entry]) {
-                    Some((seq, len, busy)) => {
+                    Some((seq, len, wait)) => {
                         return Some(Pending {
                             entry,
                             seq,
                             len,
-                            busy,
+                            wait,
                         });
                     }
                     None => self.maybe[entry / 64] &= !(1 << (entry % 64)),
@@ -538,12 +538,12 @@ fn first_pending(views: &Views, taken: &[u32], start: usize, hwm: usize) -> Opti
     let hwm = hwm.min(taken.len());
     (0..hwm).find_map(|k| {
         let entry = (start + k) % hwm;
-        let (seq, len, busy) = views.cells[entry].pending(taken[entry])?;
+        let (seq, len, wait) = views.cells[entry].pending(taken[entry])?;
         Some(Pending {
             entry,
             seq,
             len,
-            busy,
+            wait,
         })
     })
 }

@@ -1,95 +1,146 @@
 //! Per-client request/reply cells: how `ShellChannel::request` reaches the daemon without the
 //! shared command queue.
 //!
-//! Each registry entry owns one cell. The shell writes request `n` into request slot `n % 2`,
-//! then stores `n` in the request header; the daemon, polling the headers, copies the request
-//! out, checks the header again, and answers into reply slot `n % 2` before storing `n` in the
-//! reply header. A round trip touches the two header lines and the slots it fills: no line
-//! shared with other clients (the command queue's tail and slots) is written.
+//! Each registry entry owns one cell. A request or reply of at most [`INLINE`] (56) bytes
+//! travels inside its header line, so a round trip moves one cache line each way, as the
+//! one-word ping-pong floor does; a longer one goes to the cell's slot (one more line per 64
+//! bytes, read after the header). No line shared with other clients is written.
 //!
 //! ```text
-//! request header  (64 B)   seq: u32 (shell), meta: u32 (slot 0: len, bit 31: shell busy),
-//!                          sleeping: u32 (unused), meta_odd: u32 (slot 1)
-//! request slot 0, 1        request_capacity bytes each, rounded up to 64
-//! reply header    (64 B)   seq: u32 (daemon; the shell's futex word), meta: u32 (len, bit 31:
-//!                          too large), sleeping: u32 (shell)
-//! reply slot 0, 1          response_size bytes each, rounded up to 64
+//! request header (64 B)   seq: u32 (shell; bit 31: being written), meta: u32 (len, bit 31:
+//!                         shell busy-polls, bit 30: shell sleeps with the asymmetric barrier),
+//!                         56 bytes inline
+//! reply header   (64 B)   seq: u32 (daemon; the shell's futex word), meta: u32 (len, bit 31:
+//!                         too large), 56 bytes inline
+//! shell line     (64 B)   sleeping: u32 (shell)
+//! request slot            request_capacity bytes rounded up to 64 (none if ≤ 56)
+//! reply slot              response_size bytes rounded up to 64 (none if ≤ 56)
 //! ```
 //!
-//! Why two slots and no odd "writing" marker: one side writes a slot only for a sequence
-//! number the other side has moved past. The shell posts `n + 2` into slot `n % 2` only after
-//! posting `n + 1`, and a daemon still copying request `n` then sees the header changed
-//! (the shell's `Release` fence before it writes the slot pairs with the daemon's `Acquire`
-//! fence after copying). The daemon replies only to the request it took last from that cell,
-//! once (the one owed reply is claimed with a compare-and-swap, [`Owed`], so replies from
-//! several threads cannot both write); a late reply the shell no longer waits for goes to the
-//! other slot or is dropped.
+//! **Requests.** The shell writes request `n + 1`'s bytes where the daemon read request `n`'s.
+//! If the shell took reply `n`, the daemon finished reading request `n` before it wrote that
+//! reply, so the shell just writes and publishes. Otherwise (it gave up on `n`, or it is a new
+//! holder of the entry) the daemon may still be copying `n`: the shell first marks the header
+//! "being written" (`seq = n + 1 | WRITING`), and the daemon, which re-checks the header after
+//! every copy, discards a copy the marker (or anything later) overtook — a seqlock, whose
+//! marker costs nothing on the common path.
+//!
+//! **Replies.** The daemon writes reply `n` only after taking request `n`, which the shell
+//! posts after it finished reading reply `n - 1`, and a late reply from another thread is out
+//! of the way before the receiver owes the cell its next request ([`Owed`]): nothing writes
+//! the reply the shell reads, so it needs no re-check.
 //!
 //! The protocol, with the sync points named in the code (each pairs with the one its arrow
 //! points to; `tests/loom_channel.rs` models every one):
 //!
 //! ```text
 //! shell (post n)                               daemon (take n, reply n)
-//! fence(Release)                 [C1] ──┐      load req.seq; fence(Acquire)     [C3] ◄─ C2
-//! write request slot n % 2              │      copy request slot n % 2
-//! store req.seq = n (Release)    [C2]   └────► fence(Acquire); req.seq still n?  [C4]
-//!                                              write reply slot n % 2
+//! [reply n-1 not taken:]                       load req.seq (not WRITING); fence(Acquire)
+//!   store req.seq = n | WRITING                                                [C3] ◄─ C2
+//!   fence(Release)               [C1] ──┐      copy request n (inline or slot)
+//! write request n, meta                 └────► fence(Acquire); req.seq still n?  [C4]
+//! store req.seq = n (Release)    [C2]          write reply n, meta
 //! (take reply n)                               store rep.seq = n (Release)      [C5]
 //! load rep.seq == n (Acquire)    [C6] ◄─ C5
-//! copy reply slot n % 2
+//! copy reply n
 //! (sleep for reply n)                          (wake)
-//! sleeping = 1; fence(SeqCst)    [C7] ◄──────► fence(SeqCst); load sleeping     [C8]
+//! sleeping = 1; fence(SeqCst)    [C7] ◄──────► fence(SeqCst) unless skipped;
+//!   + membarrier (heavy)                       load sleeping                    [C8]
 //! load rep.seq; futex_wait                     futex_wake if sleeping
 //! ```
 //!
 //! [C7]/[C8] are a Dekker pair: either the shell sees the reply before it sleeps, or the
-//! daemon sees `sleeping` and wakes it. [C9]/[C10] (below, [`Owed`]) keep a late reply from
-//! another thread out of a slot that is reused.
+//! daemon sees `sleeping` and wakes it. A shell that sleeps with the asymmetric barrier says so
+//! in its request (`SHELL_HEAVY`), and a registered daemon then makes only a compiler fence at
+//! [C8] (`venom_shm::barrier` has the argument). [C9]/[C10] (below, [`Owed`]) keep a late
+//! reply from another thread out of a reply being written or read.
 
 use venom_shm::sync::{AtomicU32, AtomicU64, Ordering, fence, spin_hint};
 
 use venom_shm::atomic_bytes::{load_bytes, store_bytes};
-use venom_shm::wait;
+use venom_shm::{barrier, wait};
 
 use crate::error::{Error, Result};
 
+/// Bytes of a request or reply carried inside its header line.
+pub(crate) const INLINE: usize = 56;
 /// Bit 31 of the reply's `meta`: the handler's reply exceeded the response size.
 const TOO_LARGE: u32 = 1 << 31;
 /// Bit 31 of the request's `meta`: the shell busy-polls for this reply and never sleeps, so
-/// the daemon skips the wake-up check (and its full fence).
+/// the daemon skips the wake-up check (and its fence).
 const SHELL_BUSY: u32 = 1 << 31;
+/// Bit 30 of the request's `meta`: the shell sleeps with the asymmetric barrier, so a
+/// registered daemon's wake-up check needs no full fence.
+const SHELL_HEAVY: u32 = 1 << 30;
+/// Bits of the request's `meta` that hold its length.
+const LEN_MASK: u32 = SHELL_HEAVY - 1;
+/// Bit 31 of the request's `seq`: the shell is writing this request.
+const WRITING_REQUEST: u32 = 1 << 31;
+/// Request numbers are 31 bits (bit 31 of the header word is [`WRITING_REQUEST`]).
+pub(crate) const SEQ_MASK: u32 = WRITING_REQUEST - 1;
 
-/// A cell header line.
-#[repr(C, align(64))]
-#[derive(Debug, Default)]
-pub(crate) struct CellHeader {
-    /// Sequence number of the newest request (request header) or reply (reply header).
-    seq: AtomicU32,
-    /// Length of the request and [`SHELL_BUSY`]; for a reply, its length and [`TOO_LARGE`].
-    meta: AtomicU32,
-    /// Reply header only: the shell sleeps on `seq` (futex) and set this first.
-    sleeping: AtomicU32,
-    /// Request header only: `meta` of the request in slot 1 (`meta` is slot 0's). One per
-    /// slot, so a daemon still copying request `n` never pairs it with the length of request
-    /// `n + 1`: the re-check after the copy covers the length as it covers the bytes.
-    meta_odd: AtomicU32,
+/// How a shell waits for its reply: what the daemon's wake-up check after replying needs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct ShellWait {
+    /// It busy-polls and never sleeps: no check at all.
+    pub(crate) busy: bool,
+    /// It sleeps with the asymmetric barrier (`venom_shm::barrier::heavy`).
+    pub(crate) heavy: bool,
 }
 
-impl CellHeader {
-    /// The request header's `meta` for request `seq`'s slot.
-    fn request_meta(&self, seq: u32) -> &AtomicU32 {
-        if seq & 1 == 0 {
-            &self.meta
-        } else {
-            &self.meta_odd
+impl ShellWait {
+    /// How this process's shells wait, busy-polling or not.
+    pub(crate) fn of_this_process(busy: bool) -> Self {
+        Self {
+            busy,
+            heavy: barrier::registered(),
         }
     }
 }
+
+/// A cell header line: a sequence number, a meta word and the inline bytes.
+#[repr(C, align(64))]
+#[derive(Debug, Default)]
+pub(crate) struct CellHeader {
+    /// Sequence number of the newest request (request header; bit 31 while it is written) or
+    /// reply (reply header).
+    seq: AtomicU32,
+    /// Length of the request and [`SHELL_BUSY`], [`SHELL_HEAVY`]; for a reply, its length and
+    /// [`TOO_LARGE`].
+    meta: AtomicU32,
+    /// A request or reply of at most [`INLINE`] bytes.
+    inline: [AtomicU64; INLINE / 8],
+}
+
+/// The line the shell writes when it sleeps (apart from the request line, which the daemon
+/// polls, and from the reply line, which the daemon writes).
+#[repr(C, align(64))]
+#[derive(Debug, Default)]
+pub(crate) struct ShellLine {
+    /// 1 while the shell sleeps (or is about to) on the reply header's `seq`.
+    sleeping: AtomicU32,
+}
+
+#[cfg(not(loom))]
+const _: () = {
+    assert!(core::mem::size_of::<CellHeader>() == LINE);
+    assert!(core::mem::offset_of!(CellHeader, inline) == LINE - INLINE);
+    assert!(core::mem::size_of::<ShellLine>() == LINE);
+};
 
 const LINE: usize = 64;
 
 fn round64(n: usize) -> Option<usize> {
     n.checked_add(LINE - 1).map(|v| v & !(LINE - 1))
+}
+
+/// Bytes of a slot for payloads of up to `capacity` bytes: none if they all fit inline.
+fn slot_bytes(capacity: usize) -> Option<usize> {
+    if capacity <= INLINE {
+        Some(0)
+    } else {
+        round64(capacity)
+    }
 }
 
 /// Sizes of one cell.
@@ -100,17 +151,11 @@ pub(crate) struct CellGeometry {
 }
 
 impl CellGeometry {
-    fn request_slot(&self) -> Option<usize> {
-        round64(self.request_capacity.max(1))
-    }
-    fn reply_slot(&self) -> Option<usize> {
-        round64(self.reply_capacity.max(1))
-    }
     /// Bytes of one cell (a multiple of 64), `None` on overflow.
     pub(crate) fn stride(&self) -> Option<usize> {
-        let req = self.request_slot()?.checked_mul(2)?;
-        let rep = self.reply_slot()?.checked_mul(2)?;
-        req.checked_add(rep)?.checked_add(2 * LINE)
+        let req = slot_bytes(self.request_capacity)?;
+        let rep = slot_bytes(self.reply_capacity)?;
+        req.checked_add(rep)?.checked_add(3 * LINE)
     }
 }
 
@@ -118,10 +163,16 @@ impl CellGeometry {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Cell<'a> {
     request: &'a CellHeader,
-    request_slots: [&'a [AtomicU64]; 2],
+    request_slot: &'a [AtomicU64],
     reply: &'a CellHeader,
-    reply_slots: [&'a [AtomicU64]; 2],
+    reply_slot: &'a [AtomicU64],
+    shell: &'a ShellLine,
     geometry: CellGeometry,
+}
+
+/// Where a payload of `len` bytes lives: in its header line, or in the slot.
+fn place<'a>(header: &'a CellHeader, slot: &'a [AtomicU64], len: usize) -> &'a [AtomicU64] {
+    if len <= INLINE { &header.inline } else { slot }
 }
 
 impl<'a> Cell<'a> {
@@ -129,28 +180,32 @@ impl<'a> Cell<'a> {
     /// `base` points to `geometry.stride()` bytes, 64-aligned, valid for `'a`, accessed only
     /// atomically by every process.
     pub(crate) unsafe fn at(base: *mut u8, geometry: CellGeometry) -> Self {
-        let (req, rep) = (
-            geometry.request_slot().unwrap_or(0),
-            geometry.reply_slot().unwrap_or(0),
-        );
+        let req = slot_bytes(geometry.request_capacity).unwrap_or(0);
+        let rep = slot_bytes(geometry.reply_capacity).unwrap_or(0);
         let words = |off: usize, len: usize| {
             // SAFETY: each slot lies inside the cell (the caller's `stride` bytes), 64-aligned,
             // atomics only, for `'a`.
             unsafe { core::slice::from_raw_parts(base.add(off).cast::<AtomicU64>(), len / 8) }
         };
-        let header = |off: usize| {
-            // SAFETY: as above; a header is 64 bytes at a 64-aligned offset.
-            unsafe { &*base.add(off).cast::<CellHeader>() }
+        let line = |off: usize| {
+            // SAFETY: as above; a line is 64 bytes at a 64-aligned offset inside the cell.
+            unsafe { base.add(off) }
         };
-        let reply_at = LINE + 2 * req;
+        // SAFETY: lines 0, 1 and 2 of the cell: two headers and the shell line (64 bytes each,
+        // 64-aligned), atomics only, for `'a`.
+        let (request, reply, shell) = unsafe {
+            (
+                &*line(0).cast::<CellHeader>(),
+                &*line(LINE).cast::<CellHeader>(),
+                &*line(2 * LINE).cast::<ShellLine>(),
+            )
+        };
         Self {
-            request: header(0),
-            request_slots: [words(LINE, req), words(LINE + req, req)],
-            reply: header(reply_at),
-            reply_slots: [
-                words(reply_at + LINE, rep),
-                words(reply_at + LINE + rep, rep),
-            ],
+            request,
+            request_slot: words(3 * LINE, req),
+            reply,
+            reply_slot: words(3 * LINE + req, rep),
+            shell,
             geometry,
         }
     }
@@ -160,16 +215,18 @@ impl<'a> Cell<'a> {
     #[cfg(loom)]
     pub(crate) fn from_parts(
         request: &'a CellHeader,
-        request_slots: [&'a [AtomicU64]; 2],
+        request_slot: &'a [AtomicU64],
         reply: &'a CellHeader,
-        reply_slots: [&'a [AtomicU64]; 2],
+        reply_slot: &'a [AtomicU64],
+        shell: &'a ShellLine,
         geometry: CellGeometry,
     ) -> Self {
         Self {
             request,
-            request_slots,
+            request_slot,
             reply,
-            reply_slots,
+            reply_slot,
+            shell,
             geometry,
         }
     }
@@ -184,7 +241,7 @@ impl<'a> Cell<'a> {
     /// The sequence number of the newest request posted (a new holder of the entry continues
     /// from it, so a reply meant for an earlier holder is never taken for its own).
     pub(crate) fn request_seq(&self) -> u32 {
-        self.request.seq.load(Ordering::Relaxed)
+        self.request.seq.load(Ordering::Relaxed) & SEQ_MASK
     }
 
     /// Whether the reply to `seq` has arrived (a hint: [`take_reply`](Self::take_reply) reads it).
@@ -192,18 +249,29 @@ impl<'a> Cell<'a> {
         self.reply.seq.load(Ordering::Relaxed) == seq
     }
 
-    /// Posts request `seq` (the shell that owns the cell; one request at a time). `busy`: the
-    /// shell will not sleep while it waits for the reply.
-    pub(crate) fn post(&self, seq: u32, cmd: &[u8], busy: bool) {
+    /// Posts request `seq` (the shell that owns the cell; one request at a time). `wait`: how
+    /// the shell will wait for the reply. `answered`: the shell took the reply to its previous
+    /// request, so the daemon no longer reads it (otherwise the header is marked first).
+    pub(crate) fn post(&self, seq: u32, cmd: &[u8], wait: ShellWait, answered: bool) {
         debug_assert!(cmd.len() <= self.geometry.request_capacity);
-        // SYNC POINT [C1]: orders the previous `seq` store before this slot's bytes, for a daemon
-        // still copying the request two back from this slot (it re-checks the header, [C4]).
-        fence(Ordering::Release);
-        store_bytes(self.request_slots[(seq & 1) as usize], 0, cmd);
-        let busy = if busy { SHELL_BUSY } else { 0 };
-        self.request
-            .request_meta(seq)
-            .store(cmd.len() as u32 | busy, Ordering::Relaxed);
+        debug_assert!(seq & WRITING_REQUEST == 0);
+        if !answered {
+            self.request
+                .seq
+                .store(seq | WRITING_REQUEST, Ordering::Relaxed);
+            // SYNC POINT [C1]: orders the marker before this request's bytes, for a daemon
+            // still copying the previous request (it re-checks the header after, [C4]).
+            fence(Ordering::Release);
+        }
+        store_bytes(place(self.request, self.request_slot, cmd.len()), 0, cmd);
+        let mut meta = cmd.len() as u32;
+        if wait.busy {
+            meta |= SHELL_BUSY;
+        }
+        if wait.heavy {
+            meta |= SHELL_HEAVY;
+        }
+        self.request.meta.store(meta, Ordering::Relaxed);
         // SYNC POINT [C2]: publishes the bytes to the daemon's Acquire look at the header [C3].
         self.request.seq.store(seq, Ordering::Release);
     }
@@ -235,27 +303,31 @@ impl<'a> Cell<'a> {
         let dst = resp
             .get_mut(..len)
             .ok_or(Error::BufferTooSmall { needed: len, got })?;
-        // No re-check after the copy: nothing writes this slot again before the shell posts
-        // request `seq + 2` (the daemon owes a cell its next request only once every reply
+        // No re-check after the copy: nothing writes this reply again before the shell posts
+        // request `seq + 1` (the daemon owes a cell its next request only once every reply
         // to it is written: [`Owed`]).
-        load_bytes(self.reply_slots[(seq & 1) as usize], 0, dst);
+        load_bytes(place(self.reply, self.reply_slot, len), 0, dst);
         Ok(Some(len))
     }
 
     // ---- daemon side ----
 
-    /// The newest request's sequence number, claimed length, and whether its shell busy-polls,
-    /// if it differs from `taken`.
-    pub(crate) fn pending(&self, taken: u32) -> Option<(u32, usize, bool)> {
+    /// The newest request's sequence number, claimed length, and how its shell waits, if it
+    /// differs from `taken` and is not being written.
+    pub(crate) fn pending(&self, taken: u32) -> Option<(u32, usize, ShellWait)> {
         let seq = self.request.seq.load(Ordering::Relaxed);
-        if seq == taken {
+        if seq == taken || seq & WRITING_REQUEST != 0 {
             return None;
         }
         // SYNC POINT [C3]: with the Relaxed load above, acquires the shell's Release store of
         // `seq` [C2].
         fence(Ordering::Acquire);
-        let meta = self.request.request_meta(seq).load(Ordering::Relaxed);
-        Some((seq, (meta & !SHELL_BUSY) as usize, meta & SHELL_BUSY != 0))
+        let meta = self.request.meta.load(Ordering::Relaxed);
+        let wait = ShellWait {
+            busy: meta & SHELL_BUSY != 0,
+            heavy: meta & SHELL_HEAVY != 0,
+        };
+        Some((seq, (meta & LEN_MASK) as usize, wait))
     }
 
     /// Copies request `seq` (of `len` bytes, from [`pending`](Self::pending)) into `dst`;
@@ -269,18 +341,22 @@ impl<'a> Cell<'a> {
                 reason: "request longer than the channel allows",
             });
         }
-        load_bytes(self.request_slots[(seq & 1) as usize], 0, &mut dst[..len]);
-        // SYNC POINT [C4]: pairs with the shell's Release fence before it writes a slot [C1].
+        load_bytes(
+            place(self.request, self.request_slot, len),
+            0,
+            &mut dst[..len],
+        );
+        // SYNC POINT [C4]: pairs with the shell's Release fence after its marker [C1].
         fence(Ordering::Acquire);
         Ok(self.request.seq.load(Ordering::Relaxed) == seq)
     }
 
     /// Answers request `seq` (the daemon, once per request) and wakes the shell if it sleeps
     /// (not checked if the shell said it busy-polls); `true` if it woke the shell.
-    pub(crate) fn write_reply(&self, seq: u32, bytes: &[u8], shell_busy: bool) -> bool {
+    pub(crate) fn write_reply(&self, seq: u32, bytes: &[u8], wait: ShellWait) -> bool {
         let fits = bytes.len() <= self.geometry.reply_capacity;
         let meta = if fits {
-            store_bytes(self.reply_slots[(seq & 1) as usize], 0, bytes);
+            store_bytes(place(self.reply, self.reply_slot, bytes.len()), 0, bytes);
             bytes.len() as u32
         } else {
             (bytes.len().min((TOO_LARGE - 1) as usize) as u32) | TOO_LARGE
@@ -288,13 +364,15 @@ impl<'a> Cell<'a> {
         self.reply.meta.store(meta, Ordering::Relaxed);
         // SYNC POINT [C5]: publishes the reply to the shell's Acquire load in `take_reply` [C6].
         self.reply.seq.store(seq, Ordering::Release);
-        if shell_busy {
+        if wait.busy {
             return false;
         }
-        // SYNC POINT [C8]: Dekker pair with the shell's fence in `announce_sleep` [C7]: either
-        // it sees the reply, or this load sees it asleep.
-        fence(Ordering::SeqCst);
-        let asleep = self.reply.sleeping.load(Ordering::Relaxed) != 0;
+        if !barrier::skip_fence(wait.heavy) {
+            // SYNC POINT [C8]: Dekker pair with the shell's fence in `announce_sleep` [C7]:
+            // either it sees the reply, or this load sees it asleep.
+            fence(Ordering::SeqCst);
+        }
+        let asleep = self.shell.sleeping.load(Ordering::Relaxed) != 0;
         if asleep {
             wait::futex_wake_all(&self.reply.seq);
         }
@@ -324,9 +402,11 @@ impl<'a> Cell<'a> {
         if now == seq {
             return None;
         }
-        self.reply.sleeping.store(1, Ordering::Relaxed);
-        // SYNC POINT [C7]: Dekker pair with the daemon's fence in `write_reply` [C8].
+        self.shell.sleeping.store(1, Ordering::Relaxed);
+        // SYNC POINT [C7]: Dekker pair with the daemon's fence in `write_reply` [C8]; `heavy`
+        // makes it pair with a daemon that skipped that fence (`venom_shm::barrier`).
         fence(Ordering::SeqCst);
+        barrier::heavy();
         if self.reply.seq.load(Ordering::Relaxed) != now {
             self.end_sleep();
             return None;
@@ -336,7 +416,7 @@ impl<'a> Cell<'a> {
 
     /// The shell no longer sleeps for its reply.
     pub(crate) fn end_sleep(&self) {
-        self.reply.sleeping.store(0, Ordering::Relaxed);
+        self.shell.sleeping.store(0, Ordering::Relaxed);
     }
 }
 
@@ -345,8 +425,8 @@ impl<'a> Cell<'a> {
 /// written. Replies may come from any thread, at any time: the claim is a compare-and-swap, so
 /// exactly one of them writes; and the receiver owes the cell's next request only once no reply
 /// is being written, so a late reply (a thread that claimed request `n`, then stalled while its
-/// shell gave up and posted `n + 1` and `n + 2`) can never write slot `n % 2` while the reply to
-/// `n + 2` is written there or read.
+/// shell gave up and posted `n + 1`) can never write the cell's reply while the reply to
+/// `n + 1` is written there or read.
 ///
 /// ```text
 /// replier:  CAS OWED|n → WRITING|n; write reply n; store 0 (Release)   [C9] ─┐
@@ -361,24 +441,39 @@ const OWED: u64 = 1 << 32;
 const OWED_BUSY: u64 = 1 << 33;
 /// In an [`Owed`]: the reply is being written.
 const WRITING: u64 = 1 << 34;
+/// In an [`Owed`]: the shell sleeps with the asymmetric barrier.
+const OWED_HEAVY: u64 = 1 << 35;
 
 impl Owed {
     /// The receiver took request `seq` of this cell: it is owed a reply (after any reply still
     /// being written to an earlier request is done).
-    pub(crate) fn owe(&self, seq: u32, shell_busy: bool) {
-        let busy = if shell_busy { OWED_BUSY } else { 0 };
+    pub(crate) fn owe(&self, seq: u32, wait: ShellWait) {
+        let mut how = 0;
+        if wait.busy {
+            how |= OWED_BUSY;
+        }
+        if wait.heavy {
+            how |= OWED_HEAVY;
+        }
         let mut spins = 0u32;
         loop {
             // SYNC POINT [C10]: pairs with the end of a reply's write [C9]: the late reply
-            // happens before anything the daemon does with this request (its reply, and the
-            // next request's, which reuses the late reply's slot).
+            // happens before anything the daemon does with this request (its reply, which
+            // reuses the late reply's place).
             let now = self.0.load(Ordering::Acquire);
+            if now == 0 {
+                // Nothing owed and nothing being written: only the receiver (this thread)
+                // changes the word from here, so a plain store claims it (no locked
+                // instruction on the request path).
+                self.0.store(OWED | how | u64::from(seq), Ordering::Relaxed);
+                return;
+            }
             if now & WRITING == 0
                 && self
                     .0
                     .compare_exchange(
                         now,
-                        OWED | busy | u64::from(seq),
+                        OWED | how | u64::from(seq),
                         Ordering::Relaxed,
                         Ordering::Relaxed,
                     )
@@ -396,11 +491,11 @@ impl Owed {
         }
     }
 
-    /// Claims the one reply to request `seq` and writes it with `write(shell busy-polls)`;
+    /// Claims the one reply to request `seq` and writes it with `write(how the shell waits)`;
     /// `false` (nothing written) if it is not owed: answered already, or given up on.
-    pub(crate) fn settle(&self, seq: u32, write: impl FnOnce(bool)) -> bool {
+    pub(crate) fn settle(&self, seq: u32, write: impl FnOnce(ShellWait)) -> bool {
         let now = self.0.load(Ordering::Relaxed);
-        let claimed = now & !OWED_BUSY == OWED | u64::from(seq)
+        let claimed = now & !(OWED_BUSY | OWED_HEAVY) == OWED | u64::from(seq)
             && self
                 .0
                 .compare_exchange(
@@ -411,8 +506,11 @@ impl Owed {
                 )
                 .is_ok();
         if claimed {
-            write(now & OWED_BUSY != 0);
-            // SYNC POINT [C9]: the reply's slot writes happen before the receiver owes this
+            write(ShellWait {
+                busy: now & OWED_BUSY != 0,
+                heavy: now & OWED_HEAVY != 0,
+            });
+            // SYNC POINT [C9]: the reply's writes happen before the receiver owes this
             // cell its next request [C10].
             self.0.store(0, Ordering::Release);
         }

@@ -13,6 +13,7 @@ use crate::config::{DEFAULT_REQUEST_TIMEOUT, ShellOptions};
 use crate::error::{Error, Result};
 use crate::ids::ClientId;
 use crate::layout::channel_region_name;
+use crate::rpc::ShellWait;
 use crate::views::Views;
 
 /// How often a blocked shell checks that its daemon is still there.
@@ -361,8 +362,9 @@ impl ShellChannel {
     /// Posts `cmd` as the next request in this shell's cell (held by `req`) and wakes the
     /// daemon if it sleeps.
     pub(crate) fn post(&self, req: &mut CellGuard<'_>, cmd: &[u8]) {
-        let seq = req.next_request();
-        self.cell().post(seq, cmd, self.spin == u32::MAX);
+        let (seq, answered) = req.next_request();
+        let wait = ShellWait::of_this_process(self.spin == u32::MAX);
+        self.cell().post(seq, cmd, wait, answered);
         self.views.flag_request(self.client_id.entry());
         if !self.views.header.daemon_busy() {
             self.views.queue.notify();
@@ -382,7 +384,11 @@ impl ShellChannel {
         req: &mut CellGuard<'_>,
         resp: &mut [u8],
     ) -> Result<Option<usize>> {
-        match self.cell().take_reply(req.seq(), resp) {
+        let got = self.cell().take_reply(req.seq(), resp);
+        if !matches!(got, Ok(None)) {
+            req.set_answered();
+        }
+        match got {
             Ok(None) => Ok(None),
             Err(e @ Error::BufferTooSmall { .. }) => Err(e),
             done => {

@@ -17,73 +17,125 @@ mod tests {
     use venom_channel::model::{ModelCell, ModelCellLock, ModelChannel, ModelStop};
     use venom_channel::{Error, ErrorKind};
 
+    /// Which way a payload travels: inside its header line (≤ 56 bytes) or through the cell's
+    /// slot (longer). Both take the same steps (only the words copied differ), so the round
+    /// trip runs both and the models of replacement and late replies, whose copies loom
+    /// interleaves with everything else, run inline (the slot's longer copies take minutes).
+    #[derive(Clone, Copy)]
+    enum Size {
+        Inline,
+        Slot,
+    }
+
+    impl Size {
+        /// Smallest payload of this size class.
+        fn base(self) -> usize {
+            match self {
+                Size::Inline => 3,
+                Size::Slot => venom_channel::model::INLINE_BYTES + 1,
+            }
+        }
+
+        /// A cell whose requests and replies hold this size class.
+        fn cell(self) -> Arc<ModelCell> {
+            let capacity = self.base() + 24;
+            Arc::new(ModelCell::new(capacity, capacity))
+        }
+    }
+
     /// Request `seq`'s bytes: its number in every byte, its length varying with it.
-    fn request(seq: u32) -> Vec<u8> {
-        vec![seq as u8; 9 + (seq as usize % 3) * 4]
+    fn request(seq: u32, size: Size) -> Vec<u8> {
+        vec![seq as u8; size.base() + 6 + (seq as usize % 3) * 4]
     }
 
     /// Reply `seq`'s bytes.
-    fn reply(seq: u32) -> Vec<u8> {
-        vec![0x80 | seq as u8; 3 + seq as usize * 5]
+    fn reply(seq: u32, size: Size) -> Vec<u8> {
+        vec![0x80 | seq as u8; size.base() + seq as usize * 5]
     }
 
     /// The daemon's receiver: takes one request if there is one, checks it is exactly the
     /// request its number says, returns the number.
-    fn take(cell: &ModelCell, taken: u32) -> Option<u32> {
-        let mut buf = [0u8; 24];
+    fn take(cell: &ModelCell, taken: u32, size: Size) -> Option<u32> {
+        let mut buf = [0u8; 96];
         let (seq, len) = cell.take_request(taken, &mut buf).unwrap()?;
-        assert_eq!(&buf[..len], &request(seq)[..], "request {seq} arrived torn");
+        assert_eq!(
+            &buf[..len],
+            &request(seq, size)[..],
+            "request {seq} arrived torn"
+        );
         Some(seq)
     }
 
+    /// The daemon's receiver waiting for a request newer than `taken`.
+    fn take_next(cell: &ModelCell, taken: u32, size: Size) -> u32 {
+        loop {
+            match take(cell, taken, size) {
+                Some(seq) => return seq,
+                None => thread::yield_now(),
+            }
+        }
+    }
+
     /// The shell's wait for reply `seq` (a busy-polling shell: the sleep is modelled apart).
-    fn await_reply(cell: &ModelCell, seq: u32) {
-        let mut buf = [0u8; 24];
+    fn await_reply(cell: &ModelCell, seq: u32, size: Size) {
+        let mut buf = [0u8; 96];
         loop {
             if let Some(n) = cell.take_reply(seq, &mut buf).unwrap() {
-                assert_eq!(&buf[..n], &reply(seq)[..], "reply {seq} arrived torn");
+                assert_eq!(&buf[..n], &reply(seq, size)[..], "reply {seq} arrived torn");
                 return;
             }
             thread::yield_now();
         }
     }
 
-    /// A round trip: the request arrives whole, the reply arrives whole ([C1]–[C6]).
-    #[test]
-    fn a_request_and_its_reply_arrive_whole() {
-        loom::model(|| {
-            let cell = Arc::new(ModelCell::new(24, 24));
+    /// A round trip: the request arrives whole, the reply arrives whole ([C1]–[C6]); then the
+    /// next request, posted without the "being written" marker because the shell took the
+    /// reply (the daemon no longer reads the previous request), arrives whole too.
+    fn a_request_and_its_reply_arrive_whole(size: Size) {
+        loom::model(move || {
+            let cell = size.cell();
             let daemon = {
                 let cell = cell.clone();
                 thread::spawn(move || {
-                    let seq = loop {
-                        match take(&cell, 0) {
-                            Some(seq) => break seq,
-                            None => thread::yield_now(),
-                        }
-                    };
-                    assert_eq!(seq, 1);
-                    assert!(cell.reply(seq, &reply(seq)).is_some());
+                    for expected in 1..=2 {
+                        let seq = take_next(&cell, expected - 1, size);
+                        assert_eq!(seq, expected);
+                        assert!(cell.reply(seq, &reply(seq, size)).is_some());
+                    }
                 })
             };
-            cell.post(1, &request(1), true);
-            await_reply(&cell, 1);
+            cell.post(1, &request(1, size), true, false);
+            await_reply(&cell, 1, size);
+            cell.post(2, &request(2, size), true, true);
+            await_reply(&cell, 2, size);
             daemon.join().unwrap();
         });
     }
 
+    #[test]
+    fn a_request_and_its_reply_arrive_whole_inline() {
+        a_request_and_its_reply_arrive_whole(Size::Inline);
+    }
+
+    #[test]
+    fn a_request_and_its_reply_arrive_whole_through_the_slot() {
+        a_request_and_its_reply_arrive_whole(Size::Slot);
+    }
+
     /// A shell about to sleep for its reply while the daemon answers: either the shell sees
     /// the reply and does not sleep, or the daemon finds it asleep and wakes it — never a
-    /// shell asleep that nobody wakes (the Dekker pair [C7]/[C8]).
+    /// shell asleep that nobody wakes (the Dekker pair [C7]/[C8]; the asymmetric barrier's
+    /// heavy side is modelled as its full fence).
     #[test]
     fn a_shell_going_to_sleep_is_woken_by_the_reply() {
         loom::model(|| {
-            let cell = Arc::new(ModelCell::new(24, 24));
-            cell.post(1, &request(1), false);
-            assert_eq!(take(&cell, 0), Some(1));
+            let size = Size::Inline;
+            let cell = size.cell();
+            cell.post(1, &request(1, size), false, false);
+            assert_eq!(take(&cell, 0, size), Some(1));
             let daemon = {
                 let cell = cell.clone();
-                thread::spawn(move || cell.reply(1, &reply(1)).unwrap())
+                thread::spawn(move || cell.reply(1, &reply(1, size)).unwrap())
             };
             let sleeps = cell.announce_sleep(1);
             let woke = daemon.join().unwrap();
@@ -94,55 +146,70 @@ mod tests {
         });
     }
 
-    /// A shell that gives up twice posts request 3 into the slot of request 1 while the daemon
-    /// may still be copying request 1: the daemon takes a request only if it copied it whole
-    /// ([C1]/[C4]), whichever it finds.
-    #[test]
-    fn a_request_replaced_while_copied_is_never_taken_torn() {
-        loom::model(|| {
-            let cell = Arc::new(ModelCell::new(24, 24));
-            cell.post(1, &request(1), false);
+    /// A shell that gives up posts its next requests where the daemon may still be copying
+    /// request 1: the daemon takes a request only if it copied it whole ([C1]/[C4], the
+    /// "being written" marker), whichever it finds.
+    fn a_request_replaced_while_copied_is_never_taken_torn(size: Size) {
+        loom::model(move || {
+            let cell = size.cell();
+            cell.post(1, &request(1, size), false, false);
             let daemon = {
                 let cell = cell.clone();
                 thread::spawn(move || {
-                    let _ = take(&cell, 0);
+                    let _ = take(&cell, 0, size);
                 })
             };
-            cell.post(2, &request(2), false);
-            cell.post(3, &request(3), false);
+            cell.post(2, &request(2, size), false, false);
+            cell.post(3, &request(3, size), false, false);
             daemon.join().unwrap();
         });
     }
 
-    /// Replies from two threads: a handler thread answers request 1 late, after its shell gave
-    /// up, posted request 2, got its reply, and posted request 3 (whose reply reuses the late
-    /// reply's slot). The late reply is written whole or not at all, never over reply 3, and
-    /// the shell takes reply 3 exactly ([C9]/[C10], the one-reply claim).
     #[test]
-    fn a_late_reply_from_another_thread_never_tears_the_next_one() {
-        loom::model(|| {
-            let cell = Arc::new(ModelCell::new(24, 24));
-            cell.post(1, &request(1), true);
-            assert_eq!(take(&cell, 0), Some(1));
+    fn a_request_replaced_while_copied_is_never_taken_torn_inline() {
+        a_request_replaced_while_copied_is_never_taken_torn(Size::Inline);
+    }
+
+    /// Replies from two threads: a handler thread answers request 1 late, after its shell gave
+    /// up, posted request 2, got its reply, and posted request 3 (whose reply goes where the
+    /// late reply would). The late reply is written whole or not at all, never over reply 3,
+    /// and the shell takes reply 3 exactly ([C9]/[C10], the one-reply claim).
+    fn a_late_reply_from_another_thread_never_tears_the_next_one(size: Size) {
+        loom::model(move || {
+            let cell = size.cell();
+            cell.post(1, &request(1, size), true, false);
+            assert_eq!(take(&cell, 0, size), Some(1));
             let late = {
                 let cell = cell.clone();
                 thread::spawn(move || {
-                    let _ = cell.reply(1, &reply(1));
+                    let _ = cell.reply(1, &reply(1, size));
                 })
             };
             // The shell gave up on 1 (busy-polling shells: no sleep in this model).
-            cell.post(2, &request(2), true);
-            assert_eq!(take(&cell, 1), Some(2));
-            assert!(cell.reply(2, &reply(2)).is_some());
-            let mut buf = [0u8; 24];
-            assert_eq!(cell.take_reply(2, &mut buf).unwrap(), Some(reply(2).len()));
-            cell.post(3, &request(3), true);
-            assert_eq!(take(&cell, 2), Some(3));
-            assert!(cell.reply(3, &reply(3)).is_some());
+            cell.post(2, &request(2, size), true, false);
+            assert_eq!(take(&cell, 1, size), Some(2));
+            assert!(cell.reply(2, &reply(2, size)).is_some());
+            let mut buf = [0u8; 96];
+            assert_eq!(
+                cell.take_reply(2, &mut buf).unwrap(),
+                Some(reply(2, size).len())
+            );
+            cell.post(3, &request(3, size), true, true);
+            assert_eq!(take(&cell, 2, size), Some(3));
+            assert!(cell.reply(3, &reply(3, size)).is_some());
             let n = cell.take_reply(3, &mut buf).unwrap().unwrap();
-            assert_eq!(&buf[..n], &reply(3)[..], "reply 3 torn by the late reply 1");
+            assert_eq!(
+                &buf[..n],
+                &reply(3, size)[..],
+                "reply 3 torn by the late reply 1"
+            );
             late.join().unwrap();
         });
+    }
+
+    #[test]
+    fn a_late_reply_from_another_thread_never_tears_the_next_one_inline() {
+        a_late_reply_from_another_thread_never_tears_the_next_one(Size::Inline);
     }
 
     /// A reply is taken only by the request it answers: a shell waiting for request 2 never
@@ -151,16 +218,17 @@ mod tests {
     #[test]
     fn two_threads_answer_one_request_once() {
         loom::model(|| {
-            let cell = Arc::new(ModelCell::new(24, 24));
-            cell.post(1, &request(1), true);
-            assert_eq!(take(&cell, 0), Some(1));
+            let size = Size::Inline;
+            let cell = size.cell();
+            cell.post(1, &request(1, size), true, false);
+            assert_eq!(take(&cell, 0, size), Some(1));
             let repliers: Vec<_> = (0..2)
                 .map(|_| {
                     let cell = cell.clone();
-                    thread::spawn(move || cell.reply(1, &reply(1)).is_some())
+                    thread::spawn(move || cell.reply(1, &reply(1, size)).is_some())
                 })
                 .collect();
-            await_reply(&cell, 1);
+            await_reply(&cell, 1, size);
             let wrote: usize = repliers
                 .into_iter()
                 .map(|t| usize::from(t.join().unwrap()))
@@ -176,12 +244,12 @@ mod tests {
     fn a_new_holder_of_an_entry_sees_its_predecessors_requests() {
         loom::model(|| {
             let channel = Arc::new(ModelChannel::new(1));
-            let cell = Arc::new(ModelCell::new(24, 24));
+            let cell = Size::Inline.cell();
             let first = channel.claim().unwrap();
             let old = {
                 let (channel, cell) = (channel.clone(), cell.clone());
                 thread::spawn(move || {
-                    cell.post(1, &request(1), true);
+                    cell.post(1, &request(1, Size::Inline), true, true);
                     channel.release(first);
                 })
             };
@@ -251,11 +319,11 @@ mod tests {
     fn a_flagged_request_is_visible_to_the_daemon() {
         loom::model(|| {
             let channel = Arc::new(ModelChannel::new(70));
-            let cell = Arc::new(ModelCell::new(24, 24));
+            let cell = Size::Inline.cell();
             let shell = {
                 let (channel, cell) = (channel.clone(), cell.clone());
                 thread::spawn(move || {
-                    cell.post(1, &request(1), true);
+                    cell.post(1, &request(1, Size::Inline), true, true);
                     channel.flag(65);
                 })
             };
@@ -280,7 +348,7 @@ mod tests {
             let stopper = {
                 let (stop, result) = (stop.clone(), result.clone());
                 thread::spawn(move || {
-                    result.post(7, &[7], true);
+                    result.post(7, &[7], true, true);
                     stop.raise();
                 })
             };

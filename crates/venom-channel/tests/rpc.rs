@@ -262,8 +262,8 @@ fn cell_headers(d: &DaemonChannel) -> (&AtomicU32, &AtomicU32, &AtomicU32, &Atom
     unsafe {
         let base = d.as_ptr().cast_mut();
         let cells = (*base.add(56).cast::<AtomicU64>()).load(Ordering::Relaxed) as usize;
-        let req_slot = (256 - venom_mpsc::SLOT_HEADER_SIZE).div_ceil(64) * 64;
-        let reply = cells + 64 + 2 * req_slot;
+        // The request header line, then the reply header line.
+        let reply = cells + 64;
         let word = |off: usize| &*base.add(off).cast::<AtomicU32>();
         (word(cells), word(cells + 4), word(reply), word(reply + 4))
     }
@@ -312,4 +312,125 @@ fn scribbled_cells_are_corrupt_and_lose_nothing_else() {
         assert_eq!(shell.request(b"again", &mut resp).unwrap(), 2);
         stop.stop();
     });
+}
+
+/// The daemon of the two tests below: answers each request with `req[0]` bytes, each the sum
+/// of the request's bytes and its index, until `quit`.
+fn serve_sized(name: &str, spin: u32) {
+    let d = DaemonChannel::create_with(name, &ChannelOptions::new(config()).spin(spin)).unwrap();
+    let stop = d.stop_handle();
+    d.run(|_, req| {
+        if req == b"quit" {
+            stop.stop();
+            return Vec::new();
+        }
+        sized_reply(req)
+    })
+    .unwrap();
+}
+
+/// What [`serve_sized`] answers to `req`.
+fn sized_reply(req: &[u8]) -> Vec<u8> {
+    let sum = req.iter().fold(0u8, |a, b| a.wrapping_add(*b));
+    (0..req[0]).map(|i| sum.wrapping_add(i)).collect()
+}
+
+/// Requests of every length the channel takes and replies of every length it returns, across
+/// processes: those of up to 56 bytes travel inside their header lines, longer ones through the
+/// cell's slots, and every one arrives whole, also the first after a request given up on (its
+/// header is marked "being written" before the bytes change).
+#[test]
+fn requests_and_replies_of_every_length_cross_processes_whole() {
+    if child_role().as_deref() == Some("daemon") {
+        return serve_sized(&child_arg("NAME"), venom_channel::DEFAULT_SPIN);
+    }
+    let name = unique_name("rpc_sizes");
+    let _g = guard(&name);
+    let mut daemon = KillOnDrop::spawn(
+        spawn_self(
+            "requests_and_replies_of_every_length_cross_processes_whole",
+            "daemon",
+        )
+        .env(arg_var("NAME"), &name),
+    );
+    let shell = connect_when_ready_with(&name, &ShellOptions::new());
+    let (max_req, max_reply) = (shell.max_command_len(), shell.response_size());
+    assert!(max_req > 56 && max_reply > 56, "both paths are crossed");
+    let mut resp = vec![0u8; max_reply];
+    for len in 1..=max_req {
+        let reply_len = (len * 7) % (max_reply + 1);
+        let mut req: Vec<u8> = (0..len).map(|i| (i * 31 + len) as u8).collect();
+        req[0] = reply_len as u8;
+        let n = shell.request_timeout(&req, &mut resp, WAIT).unwrap();
+        assert_eq!(&resp[..n], &sized_reply(&req)[..], "request of {len} bytes");
+    }
+    // A request given up on at once (the daemon may still be copying it), then the next one.
+    let mut small = [0u8; 0];
+    for len in [8usize, 56, 57, max_req] {
+        let req = vec![40u8; len];
+        let _ = shell.request_timeout(&req, &mut small, Duration::ZERO);
+        let next = vec![41u8; len];
+        let n = shell.request_timeout(&next, &mut resp, WAIT).unwrap();
+        assert_eq!(
+            &resp[..n],
+            &sized_reply(&next)[..],
+            "after giving up, {len} bytes"
+        );
+    }
+    let _ = shell.request(b"quit", &mut resp);
+    assert!(daemon.wait_timeout(WAIT).unwrap().success());
+}
+
+/// The asymmetric barrier's fallback: a daemon process that cannot use `membarrier` (here
+/// `VENOM_NO_MEMBARRIER`) says so in its queue's doorbell (`heavy` = 0), so shells make their
+/// full fence before ringing it; one that can says `heavy` = 1 where the kernel offers the
+/// barrier. Either way a daemon asleep at every request answers every one.
+#[test]
+fn a_daemon_says_how_it_sleeps_and_is_woken_either_way() {
+    if child_role().as_deref() == Some("daemon") {
+        return serve_sized(&child_arg("NAME"), 0);
+    }
+    for opted_out in [true, false] {
+        let name = unique_name("rpc_heavy");
+        let _g = guard(&name);
+        let mut cmd = spawn_self(
+            "a_daemon_says_how_it_sleeps_and_is_woken_either_way",
+            "daemon",
+        );
+        cmd.env(arg_var("NAME"), &name);
+        if opted_out {
+            cmd.env("VENOM_NO_MEMBARRIER", "1");
+        } else {
+            cmd.env_remove("VENOM_NO_MEMBARRIER");
+        }
+        let mut daemon = KillOnDrop::spawn(&mut cmd);
+        let shell = connect_when_ready_with(&name, &ShellOptions::new().spin(0));
+        // SAFETY: offset 40 of the channel header is the queue offset; the queue's doorbell
+        // line is 192 bytes into the queue (`sleeping` at +4, `heavy` at +12), inside the
+        // region; atomics only.
+        let (sleeping, heavy) = unsafe {
+            let base = shell.as_ptr().cast_mut();
+            let queue = (*base.add(40).cast::<AtomicU64>()).load(Ordering::Relaxed) as usize;
+            let word = |off: usize| &*base.add(queue + 192 + off).cast::<AtomicU32>();
+            (word(4), word(12))
+        };
+        assert!(
+            venom_shm::testing::spin_until(WAIT, || sleeping.load(Ordering::Relaxed) == 1),
+            "the daemon never went to sleep"
+        );
+        let expected = !opted_out && venom_shm::barrier::registered();
+        assert_eq!(
+            heavy.load(Ordering::Relaxed) == 1,
+            expected,
+            "opted out: {opted_out}"
+        );
+        let mut resp = [0u8; 64];
+        for i in 0u8..100 {
+            let req = [i % 60, i, 3, 4];
+            let n = shell.request_timeout(&req, &mut resp, WAIT).unwrap();
+            assert_eq!(&resp[..n], &sized_reply(&req)[..]);
+        }
+        let _ = shell.request(b"quit", &mut resp);
+        assert!(daemon.wait_timeout(WAIT).unwrap().success());
+    }
 }

@@ -3,6 +3,7 @@
 
 use core::time::Duration;
 
+use venom_shm::barrier;
 use venom_shm::wait::{self, Deadline, Stopwatch};
 
 use crate::error::{Error, Result};
@@ -339,6 +340,11 @@ impl<'a> Consumer<'a> {
         }
         let header: &'a crate::layout::Header = self.queue.header;
         let bell = &header.doorbell;
+        // Say how this consumer sleeps (a consumer of another process may have held the role).
+        let heavy = u32::from(barrier::registered());
+        if bell.heavy.load(Ordering::Relaxed) != heavy {
+            bell.heavy.store(heavy, Ordering::Relaxed);
+        }
         bell.sleeping.store(1, Ordering::Relaxed);
         let mut sleeper = Sleeper {
             bell,
@@ -346,8 +352,10 @@ impl<'a> Consumer<'a> {
             pending: false,
         };
         // SYNC POINT [C3]: Dekker pair with the producer's SeqCst fence [P3]: either we see its
-        // message below, or it sees us asleep and rings.
+        // message below, or it sees us asleep and rings. `heavy` makes it pair with the
+        // compiler fence of a producer that skipped its own (`venom_shm::barrier`).
         fence(Ordering::SeqCst);
+        barrier::heavy();
         // SYNC POINT [C5]: pairs with the producer's fence-released bump of the futex word, and
         // with `Queue::ring`'s Release bump [P5]: a ticket taken after a ring comes with that
         // ring's message, or its flag.

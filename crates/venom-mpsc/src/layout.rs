@@ -12,6 +12,7 @@
 //! | 192 | `futex: u32` | producers | bumped to wake the consumer |
 //! | 196 | `sleeping: u32` | consumer | 1 while the consumer is (about to be) asleep |
 //! | 200 | `rung: u32` | anyone | 1 after `Queue::ring`: wake the consumer without a message |
+//! | 204 | `heavy: u32` | consumer | 1: the consumer sleeps with the asymmetric barrier (`venom_shm::barrier`), so a registered producer skips its full fence; 0 (an older consumer, or no `membarrier`): producers fence |
 //! | 256 + i·slot_size | slot i: `state: u64` | both | see below |
 //! | +8 | `meta: u64` | producer | message length (bits 0–30), cancelled (bit 31), sender id (high 32) |
 //! | +16 | payload | producer | `slot_size − 16` bytes, copied as 64-bit atomics |
@@ -118,6 +119,7 @@ pub(crate) struct Doorbell {
     pub(crate) futex: AtomicU32,
     pub(crate) sleeping: AtomicU32,
     pub(crate) rung: AtomicU32,
+    pub(crate) heavy: AtomicU32,
 }
 
 /// The queue header.
@@ -155,6 +157,7 @@ const _: () = {
     assert!(offset_of!(Doorbell, futex) == 0);
     assert!(offset_of!(Doorbell, sleeping) == 4);
     assert!(offset_of!(Doorbell, rung) == 8);
+    assert!(offset_of!(Doorbell, heavy) == 12);
     assert!(size_of::<SlotHeader>() == SLOT_HEADER_SIZE);
     assert!(offset_of!(SlotHeader, state) == 0);
     assert!(offset_of!(SlotHeader, meta) == 8);
@@ -182,6 +185,7 @@ impl Header {
                 futex: AtomicU32::new(0),
                 sleeping: AtomicU32::new(0),
                 rung: AtomicU32::new(0),
+                heavy: AtomicU32::new(0),
             },
         }
     }

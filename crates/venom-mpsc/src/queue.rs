@@ -16,15 +16,19 @@
 //!    start again at a new position)                claim was never started: CAS → FREE(L+1)
 //! meta, payload                (Relaxed)         s == WRITING(L, pid), pid dead: CAS →
 //! state = READY(L, pid)        (Release) [P2]      FREE(L+1), the message is abandoned
-//! fence(SeqCst)                          [P3]
-//! sleeping?                    (Relaxed)
+//! fence(SeqCst), or only a compiler fence     (consumer about to sleep:
+//!   if the consumer sleeps heavy     [P3]      sleeping = 1; fence(SeqCst);
+//! sleeping?                    (Relaxed)       membarrier if registered [C3])
 //! ```
 //!
 //! * P2→C1: the consumer sees the whole message once it sees `READY`.
 //! * C2→P1: a producer overwrites a slot only after the consumer has finished reading it.
 //! * P3 and the consumer's SeqCst fence before it sleeps form a Dekker pair: either the
 //!   consumer sees the message, or the producer sees it asleep and wakes it. A producer makes
-//!   the wake system call only then.
+//!   the wake system call only then. A consumer that sleeps with the asymmetric barrier
+//!   (`venom_shm::barrier`: `membarrier` after its fence) says so in the doorbell's `heavy`
+//!   word, and a producer whose process registered for it then makes only a compiler fence
+//!   at P3: the per-message full fence moves to the consumer's way to sleep.
 //!
 //! A producer writes a slot only after its CAS to `WRITING(L, its pid)` succeeded, and the
 //! consumer voids a claim only while it is still `FREE` (the producer's CAS then fails and it
@@ -58,7 +62,7 @@
 
 use core::marker::PhantomData;
 
-use venom_shm::wait;
+use venom_shm::{barrier, wait};
 
 use crate::error::{Error, Result};
 use crate::layout::{CANCELLED, Config, Header, LAYOUT_VERSION, MAGIC, Shape, SlotHeader, State};
@@ -225,6 +229,7 @@ impl<'a> Queue<'a> {
         h.doorbell.futex.store(0, Ordering::Relaxed);
         h.doorbell.sleeping.store(0, Ordering::Relaxed);
         h.doorbell.rung.store(0, Ordering::Relaxed);
+        h.doorbell.heavy.store(0, Ordering::Relaxed);
         for pos in 0..u64::from(shape.capacity) {
             let (sh, _) = self.slot(pos);
             sh.state.store(encode(0, State::Free), Ordering::Relaxed);
@@ -371,10 +376,15 @@ impl<'a> Queue<'a> {
     /// [`Consumer::wait_until`](crate::Consumer::wait_until)). Makes the wake system call only
     /// when the consumer has announced that it sleeps.
     pub fn notify(&self) {
-        // SYNC POINT [P3]: the same Dekker pair as after a send: either the consumer's check
-        // after its fence sees the caller's event, or this load sees it asleep.
-        fence(Ordering::SeqCst);
         let bell = &self.header.doorbell;
+        // A consumer that sleeps with the asymmetric barrier makes this side's fence a
+        // compiler fence (`venom_shm::barrier`: the argument is there).
+        let consumer_heavy = bell.heavy.load(Ordering::Relaxed) != 0;
+        if !barrier::skip_fence(consumer_heavy) {
+            // SYNC POINT [P3]: the same Dekker pair as after a send: either the consumer's
+            // check after its fence sees the caller's event, or this load sees it asleep.
+            fence(Ordering::SeqCst);
+        }
         if bell.sleeping.load(Ordering::Relaxed) != 0 {
             bell.futex.fetch_add(1, Ordering::Relaxed);
             wait::futex_wake_all(&bell.futex);

@@ -12,6 +12,7 @@
 //!   every primitive makes.
 //! * [`wait`]: futex wait/wake on a shared word, pids and liveness, deadlines.
 //! * `reactor` (feature `async`): one thread that wakes futures parked on futex words.
+//! * [`barrier`]: the asymmetric (membarrier) barrier of the wake-up checks.
 //! * [`atomic_bytes`]: copying bytes in and out of memory held as atomic words, the only way
 //!   the layers above move payloads through a region.
 //!
@@ -30,6 +31,7 @@
 //! ```
 
 pub mod atomic_bytes;
+pub mod barrier;
 mod error;
 mod heap;
 mod name;

@@ -220,6 +220,8 @@ fn scenario(opts: &Opts, name: &str) {
         "venom-busy" => rtt::venom(opts, rtt::Wait::Busy),
         "venom-spin" => rtt::venom(opts, rtt::Wait::SpinSleep),
         "venom-sleep" => rtt::venom(opts, rtt::Wait::Sleep),
+        "venom-busy-56" => rtt::venom_inline(opts, rtt::Wait::Busy),
+        "venom-spin-56" => rtt::venom_inline(opts, rtt::Wait::SpinSleep),
         "commands" => {
             let opts = Opts {
                 messages: opts.rounds as u64,
@@ -332,6 +334,18 @@ fn main() {
             "rtt/venom-spin",
             "VenomMemory request↔run, spin then sleep (default)",
             || rtt::venom(o, SpinSleep),
+        );
+        plan.add(
+            o,
+            "rtt/venom-busy-56",
+            "VenomMemory request↔run, 56 B each way (inline), busy-poll",
+            || rtt::venom_inline(o, Busy),
+        );
+        plan.add(
+            o,
+            "rtt/venom-spin-56",
+            "VenomMemory request↔run, 56 B each way (inline), spin then sleep (default)",
+            || rtt::venom_inline(o, SpinSleep),
         );
         plan.add(
             o,

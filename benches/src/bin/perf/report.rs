@@ -90,6 +90,22 @@ fn targets(r: &Results) -> Vec<Target> {
     };
     vec![
         t(
+            "RPC round trip, 56 B each way (inline), busy-poll, p50",
+            ("cache-line ping-pong p50", p50(r, "rtt/pingpong")),
+            p50(r, "rtt/venom-busy-56"),
+            true,
+            1.3,
+            "ns",
+        ),
+        t(
+            "RPC round trip, 56 B each way (inline), spin then sleep, p50",
+            ("cache-line ping-pong p50", p50(r, "rtt/pingpong")),
+            p50(r, "rtt/venom-spin-56"),
+            true,
+            1.3,
+            "ns",
+        ),
+        t(
             "RPC round trip, busy-poll, p50",
             ("cache-line ping-pong p50", p50(r, "rtt/pingpong")),
             p50(r, "rtt/venom-busy"),
@@ -262,7 +278,7 @@ fn verdict(ratio: Option<f64>, at_most: bool, limit: f64) -> &'static str {
 }
 
 fn latency_table(out: &mut String, r: &Results, keys: &[&str]) {
-    out.push_str("| transport, 64 B each way | p50 ns | p99 ns | p99.9 ns | k round trips/s | CPU % client / server |\n|---|---|---|---|---|---|\n");
+    out.push_str("| transport, 64 B each way (unless named) | p50 ns | p99 ns | p99.9 ns | k round trips/s | CPU % client / server |\n|---|---|---|---|---|---|\n");
     for key in keys {
         let Some(row) = r.get(key) else { continue };
         let _ = writeln!(
@@ -279,15 +295,17 @@ fn latency_table(out: &mut String, r: &Results, keys: &[&str]) {
     }
 }
 
-const RTT_KEYS: [&str; 19] = [
+const RTT_KEYS: [&str; 21] = [
     "rtt/pingpong",
     "rtt/doorbell-busy",
+    "rtt/venom-busy-56",
     "rtt/venom-busy",
     "rtt/async-busy",
     "rtt/c-busy",
     "peer/iox2-reqresp",
     "peer/iox2-pubsub",
     "rtt/doorbell-spin",
+    "rtt/venom-spin-56",
     "rtt/venom-spin",
     "rtt/async-spin",
     "rtt/c-spin",
@@ -341,7 +359,7 @@ pub(crate) fn write(r: &Results, root: &Path, write: bool) {
         r.rows.first().map_or(0, |row| row.runs.len()),
     );
 
-    md.push_str("## Targets\n\nRatios within this run (issues #7 and #13).\n\n| metric | compared with (this run) | VenomMemory | ratio | target | verdict |\n|---|---|---|---|---|---|\n");
+    md.push_str("## Targets\n\nRatios within this run (issues #7, #13 and #16).\n\n| metric | compared with (this run) | VenomMemory | ratio | target | verdict |\n|---|---|---|---|---|---|\n");
     for t in targets(r) {
         let ratio = match (t.ours, t.base.1) {
             (Some(o), Some(b)) if b > 0.0 => Some(o / b),
@@ -394,7 +412,7 @@ pub(crate) fn write(r: &Results, root: &Path, write: bool) {
         }
     }
 
-    md.push_str("\n## Round trips\n\nThe client (CPU 0) sends 64 bytes and waits for 64 bytes back from the server (CPU 1).\n\"Server asleep\" rows pause 50 µs between round trips (not timed) so the server has gone to\nsleep when each request arrives. iceoryx2 rows carry the same 64-byte payloads (`[u64; 8]`), copied in and out.\n\n![round-trip latency](perf/latency.svg)\n\n");
+    md.push_str("\n## Round trips\n\nThe client (CPU 0) sends 64 bytes and waits for 64 bytes back from the server (CPU 1); the\n\"56 B (inline)\" rows send 56, the most a request or reply carries inside its header line.\n\"Server asleep\" rows pause 50 µs between round trips (not timed) so the server has gone to\nsleep when each request arrives. iceoryx2 rows carry the same 64-byte payloads (`[u64; 8]`), copied in and out.\n\n![round-trip latency](perf/latency.svg)\n\n");
     latency_table(&mut md, r, &RTT_KEYS);
     if let Some(e) = &r.peers_error {
         let _ = writeln!(md, "\nPeers not measured: {e}.");

@@ -242,8 +242,8 @@ pub(crate) fn venom_spins(how: Wait) -> (u32, u32) {
     }
 }
 
-/// Second process: a VenomMemory daemon answering every request with 64 bytes, for up to
-/// `max_clients` shells.
+/// Second process: a VenomMemory daemon answering every request with as many bytes as it
+/// carried (at most 64), for up to `max_clients` shells.
 pub(crate) fn serve_venom(name: &str, spin: u32, max_clients: usize) {
     pin_to_cpu(1);
     let d = DaemonChannel::create_with(
@@ -262,7 +262,7 @@ pub(crate) fn serve_venom(name: &str, spin: u32, max_clients: usize) {
         if cmd == b"quit" {
             stop.stop();
         }
-        reply
+        &reply[..cmd.len().min(MSG)]
     })
     .expect("run");
 }
@@ -297,17 +297,26 @@ pub(crate) fn connect_with(name: &str, options: &ShellOptions) -> ShellChannel {
 
 /// `ShellChannel::request` ↔ `DaemonChannel::run`, 64 bytes each way.
 pub(crate) fn venom(opts: &Opts, how: Wait) -> Run {
-    venom_among(opts, how, 0)
+    venom_among(opts, how, 0, MSG)
+}
+
+/// Bytes of the inline rows' requests and replies: the most that travel inside their cell's
+/// header line (one cache line each way).
+pub(crate) const INLINE_MSG: usize = 56;
+
+/// [`venom`] with 56-byte requests and replies, which travel inside their header lines.
+pub(crate) fn venom_inline(opts: &Opts, how: Wait) -> Run {
+    venom_among(opts, how, 0, INLINE_MSG)
 }
 
 /// [`venom`], busy-poll, with `idle` other shells connected (this process holds them, sending
 /// nothing): what a request costs as the number of connected shells grows.
 pub(crate) fn venom_idle(opts: &Opts, idle: u32) -> Run {
-    venom_among(opts, Wait::Busy, idle)
+    venom_among(opts, Wait::Busy, idle, MSG)
 }
 
-/// [`venom`] with `idle` other shells connected.
-fn venom_among(opts: &Opts, how: Wait, idle: u32) -> Run {
+/// [`venom`] with `idle` other shells connected, `size` bytes each way.
+fn venom_among(opts: &Opts, how: Wait, idle: u32, size: usize) -> Run {
     let (daemon_spin, shell_spin) = venom_spins(how);
     let name = channel_name("rpc");
     let max = (idle + 1).max(4).to_string();
@@ -315,9 +324,9 @@ fn venom_among(opts: &Opts, how: Wait, idle: u32) -> Run {
     let options = ShellOptions::new().spin(shell_spin);
     let shell = connect_with(&name, &options);
     let others: Vec<ShellChannel> = (0..idle).map(|_| connect_with(&name, &options)).collect();
-    let (req, mut resp) = ([0xA5u8; MSG], [0u8; MSG]);
+    let (req, mut resp) = (&[0xA5u8; MSG][..size], [0u8; MSG]);
     for _ in 0..opts.warmup {
-        shell.request(&req, &mut resp).expect("request");
+        shell.request(req, &mut resp).expect("request");
     }
     let gap = matches!(how, Wait::Sleep | Wait::Parked);
     let cpu = CpuMeter::start(child.id());
@@ -326,8 +335,8 @@ fn venom_among(opts: &Opts, how: Wait, idle: u32) -> Run {
         if gap {
             spin_for(ASLEEP_GAP);
         }
-        let n = t.time(|| shell.request(&req, &mut resp).expect("request"));
-        debug_assert_eq!(n, MSG);
+        let n = t.time(|| shell.request(req, &mut resp).expect("request"));
+        debug_assert_eq!(n, size);
     }
     let run = t.finish(cpu.stop());
     drop(others);
