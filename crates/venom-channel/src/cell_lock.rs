@@ -110,7 +110,8 @@ impl CellGuard<'_> {
         let seq = self.seq().wrapping_add(1) & crate::rpc::SEQ_MASK;
         self.lock.seq.store(seq, Ordering::Relaxed);
         self.set_pending(true);
-        let answered = self.lock.answered.swap(false, Ordering::Relaxed);
+        let answered = self.lock.answered.load(Ordering::Relaxed);
+        self.lock.answered.store(false, Ordering::Relaxed);
         (seq, answered)
     }
 
