@@ -1,7 +1,9 @@
 //! iceoryx2 in VenomMemory's harness (`../src/harness.rs`): request-response, publish-subscribe
 //! ping-pong (busy-poll) and event ping-pong (both sides blocked in `blocking_wait`), 64-byte
-//! payloads, two processes pinned to CPUs 0 and 1, each round trip timed. Prints one `ROW`
-//! line per configuration for `perf` to read.
+//! payloads, two processes pinned to CPUs 0 and 1, each round trip timed; a one-way
+//! publish-subscribe stream of 64-byte samples (lossless: every sample checked in order), and a
+//! blackboard entry read back to back while the other process updates it at 1 kHz. Prints one
+//! `ROW` line per configuration for `perf` to read.
 //!
 //! `venom-peers --rounds N --runs R`
 
@@ -14,6 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use harness::{CpuMeter, Run, Timer, pin_to_cpu, role_of_args, row_line};
+use iceoryx2::port::update_connections::UpdateConnections;
 use iceoryx2::prelude::*;
 
 type Payload = [u64; 8];
@@ -64,6 +67,170 @@ fn spin<T>(mut poll: impl FnMut() -> Option<T>) -> T {
 struct Opts {
     rounds: usize,
     runs: usize,
+}
+
+impl Opts {
+    /// Samples per stream run: as many as `perf`'s own stream rows send (`20 × rounds`).
+    fn messages(&self) -> u64 {
+        20 * self.rounds as u64
+    }
+}
+
+/// Subscriber queue of the stream: as many samples in flight as VenomMemory's stream rows have
+/// command slots.
+const STREAM_BUFFER: usize = 1024;
+
+fn stream_service(node: &Node<ipc::Service>, tag: &str) -> PortFactoryPubSub {
+    node.service_builder(&service_name("stream", tag))
+        .publish_subscribe::<Payload>()
+        .subscriber_max_buffer_size(STREAM_BUFFER)
+        .enable_safe_overflow(false)
+        .open_or_create()
+        .unwrap()
+}
+
+type PortFactoryPubSub =
+    iceoryx2::service::port_factory::publish_subscribe::PortFactory<ipc::Service, Payload, ()>;
+
+/// Second process: publishes `n` samples numbered 0.. as fast as the subscriber takes them.
+/// A sample that reached no subscriber (its queue full) is sent again, so none is lost.
+fn stream_publisher(tag: &str, n: u64) {
+    pin_to_cpu(1);
+    let node = NodeBuilder::new().create::<ipc::Service>().unwrap();
+    let service = stream_service(&node, tag);
+    let publisher = service
+        .publisher_builder()
+        .backpressure_strategy(BackpressureStrategy::RetryUntilDelivered)
+        .create()
+        .unwrap();
+    let t = Instant::now();
+    while service.dynamic_config().number_of_subscribers() < 1 {
+        assert!(t.elapsed() < Duration::from_secs(10), "no subscriber");
+        std::thread::yield_now();
+    }
+    publisher.update_connections().unwrap();
+    ready();
+    for i in 0..n {
+        while publisher.send_copy([i; 8]).unwrap() == 0 {
+            std::hint::spin_loop();
+        }
+    }
+    // Stay until the subscriber has everything (our samples live in our data segment).
+    let mut line = String::new();
+    let _ = std::io::stdin().read_line(&mut line);
+}
+
+fn stream(o: &Opts, tag: &str) -> Run {
+    let node = NodeBuilder::new().create::<ipc::Service>().unwrap();
+    let service = stream_service(&node, tag);
+    let sub = service
+        .subscriber_builder()
+        .buffer_size(STREAM_BUFFER)
+        .create()
+        .unwrap();
+    let n = o.messages();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--role", "stream", tag, &n.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn publisher");
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .expect("ready line");
+    let cpu = CpuMeter::start(child.id());
+    let mut start = None;
+    let mut next = 0u64;
+    while next < n {
+        match sub.receive().unwrap() {
+            Some(s) => {
+                start.get_or_insert_with(Instant::now);
+                assert_eq!(s[0], next, "iceoryx2 stream lost or reordered a sample");
+                next += 1;
+            }
+            None => std::hint::spin_loop(),
+        }
+    }
+    let rate = n as f64 / start.unwrap().elapsed().as_secs_f64();
+    let run = Run::rate(rate, cpu.stop());
+    drop(child.stdin.take());
+    child.wait().unwrap();
+    run
+}
+
+/// How long the blackboard reader counts its reads.
+const READ_WINDOW: Duration = Duration::from_millis(500);
+
+fn blackboard_writer(tag: &str) {
+    pin_to_cpu(1);
+    let node = NodeBuilder::new().create::<ipc::Service>().unwrap();
+    let service = node
+        .service_builder(&service_name("bb", tag))
+        .blackboard_opener::<u64>()
+        .open()
+        .unwrap();
+    let writer = service.writer_builder().create().unwrap();
+    let entry = writer.entry::<Payload>(&0).unwrap();
+    ready();
+    let (mut i, start) = (0u64, Instant::now());
+    // Writes at 1 kHz until told to stop (stdin closes).
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = std::io::stdin().read_line(&mut line);
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        });
+    }
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        i += 1;
+        entry.update_with_copy([i; 8]);
+        let due = Duration::from_millis(i);
+        while start.elapsed() < due && !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            std::hint::spin_loop();
+        }
+    }
+}
+
+fn blackboard(_o: &Opts, tag: &str) -> Run {
+    let node = NodeBuilder::new().create::<ipc::Service>().unwrap();
+    let service = node
+        .service_builder(&service_name("bb", tag))
+        .blackboard_creator::<u64>()
+        .add::<Payload>(0, [0; 8])
+        .create()
+        .unwrap();
+    let reader = service.reader_builder().create().unwrap();
+    let entry = reader.entry::<Payload>(&0).unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--role", "blackboard", tag])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn writer");
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .expect("ready line");
+    let warm = Instant::now();
+    while warm.elapsed() < Duration::from_millis(50) {
+        std::hint::black_box(*entry.get());
+    }
+    let cpu = CpuMeter::start(child.id());
+    let (mut reads, start) = (0u64, Instant::now());
+    while start.elapsed() < READ_WINDOW {
+        for _ in 0..64 {
+            std::hint::black_box(*entry.get());
+        }
+        reads += 64;
+    }
+    let rate = reads as f64 / start.elapsed().as_secs_f64();
+    let run = Run::rate(rate, cpu.stop());
+    drop(child.stdin.take());
+    child.wait().unwrap();
+    run
 }
 
 fn measure(o: &Opts, child: &Child, mut rt: impl FnMut(u64)) -> Run {
@@ -237,6 +404,8 @@ fn main() {
             "reqresp" => reqresp_server(&args[0]),
             "pubsub" => pubsub_server(&args[0]),
             "event" => event_server(&args[0]),
+            "stream" => stream_publisher(&args[0], args[1].parse().expect("count")),
+            "blackboard" => blackboard_writer(&args[0]),
             other => panic!("unknown role {other}"),
         };
     }
@@ -254,7 +423,7 @@ fn main() {
     pin_to_cpu(0);
     let pid = std::process::id();
     type Bench = fn(&Opts, &str) -> Run;
-    let benches: [(&str, &str, Bench); 3] = [
+    let benches: [(&str, &str, Bench); 5] = [
         (
             "peer/iox2-reqresp",
             "iceoryx2 0.10 request-response, busy-poll",
@@ -270,13 +439,29 @@ fn main() {
             "iceoryx2 0.10 event ping-pong, both in blocking_wait (no payload)",
             event,
         ),
+        (
+            "peer/iox2-stream",
+            "iceoryx2 0.10 publish-subscribe stream, 1024-sample queue, lossless",
+            stream,
+        ),
+        (
+            "peer/iox2-blackboard",
+            "iceoryx2 0.10 blackboard entry get(), writer 1 kHz",
+            blackboard,
+        ),
     ];
     for (key, label, f) in benches {
         eprint!("  {label} …");
         let runs: Vec<Run> = (0..o.runs).map(|r| f(&o, &format!("{pid}_{r}"))).collect();
         let mut p50: Vec<f64> = runs.iter().map(|r| r.p50).collect();
         p50.sort_by(f64::total_cmp);
-        eprintln!(" p50 {:.0} ns", p50[p50.len() / 2]);
+        let mut rate: Vec<f64> = runs.iter().map(|r| r.rate).collect();
+        rate.sort_by(f64::total_cmp);
+        if p50[p50.len() / 2].is_nan() {
+            eprintln!(" {:.2} M/s", rate[rate.len() / 2] / 1e6);
+        } else {
+            eprintln!(" p50 {:.0} ns", p50[p50.len() / 2]);
+        }
         println!("{}", row_line(key, label, &runs));
     }
 }

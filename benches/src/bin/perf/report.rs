@@ -226,6 +226,17 @@ fn targets(r: &Results) -> Vec<Target> {
             "M/s",
         ),
         t(
+            "commands, 64 B, one by one",
+            (
+                "iceoryx2 publish-subscribe stream",
+                rate(r, "peer/iox2-stream"),
+            ),
+            rate(r, "stream/commands"),
+            false,
+            2.0,
+            "M/s",
+        ),
+        t(
             "commands, 64 B, batched (try_send_commands, bursts of 32)",
             ("raw SPSC ring, batched", rate(r, "stream/spsc-batched")),
             rate(r, "stream/commands-batched"),
@@ -319,10 +330,11 @@ const RTT_KEYS: [&str; 21] = [
     "rtt/pipe",
 ];
 
-const STREAM_KEYS: [&str; 11] = [
+const STREAM_KEYS: [&str; 12] = [
     "stream/spsc",
     "stream/spsc-batched",
     "stream/commands",
+    "peer/iox2-stream",
     "stream/commands-batched",
     "stream/producers-2",
     "stream/producers-4",
@@ -475,8 +487,8 @@ pub(crate) fn write(r: &Results, root: &Path, write: bool) {
         }
     }
 
-    md.push_str("\n## `SharedMemory<T>`\n\nA 64-byte `T` (`[u64; 8]`), two processes.\n\n| operation | M ops/s | CPU % this / other process |\n|---|---|---|\n");
-    for key in ["snap/sm-read", "snap/sm-write"] {
+    md.push_str("\n## `SharedMemory<T>`\n\nA 64-byte `T` (`[u64; 8]`), two processes; beside it, an iceoryx2 blackboard entry of the\nsame type read back to back while the other process updates it at 1 kHz.\n\n| operation | M ops/s | CPU % this / other process |\n|---|---|---|\n");
+    for key in ["snap/sm-read", "peer/iox2-blackboard", "snap/sm-write"] {
         if let Some(row) = r.get(key) {
             let _ = writeln!(
                 md,
