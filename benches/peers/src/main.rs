@@ -173,22 +173,18 @@ fn blackboard_writer(tag: &str) {
     let writer = service.writer_builder().create().unwrap();
     let entry = writer.entry::<Payload>(&0).unwrap();
     ready();
+    // Writes at 1 kHz until stdin closes (the reader is done).
+    std::thread::spawn(|| {
+        let mut line = String::new();
+        let _ = std::io::stdin().read_line(&mut line);
+        std::process::exit(0);
+    });
     let (mut i, start) = (0u64, Instant::now());
-    // Writes at 1 kHz until told to stop (stdin closes).
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = std::io::stdin().read_line(&mut line);
-            stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        });
-    }
-    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+    loop {
         i += 1;
         entry.update_with_copy([i; 8]);
         let due = Duration::from_millis(i);
-        while start.elapsed() < due && !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        while start.elapsed() < due {
             std::hint::spin_loop();
         }
     }
