@@ -173,14 +173,15 @@ fn blackboard_writer(tag: &str) {
     let writer = service.writer_builder().create().unwrap();
     let entry = writer.entry::<Payload>(&0).unwrap();
     ready();
-    // Writes at 1 kHz until stdin closes (the reader is done).
-    std::thread::spawn(|| {
+    // Writes at 1 kHz until stdin closes (the reader is done), then drops its ports.
+    let (done, stop) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
         let mut line = String::new();
         let _ = std::io::stdin().read_line(&mut line);
-        std::process::exit(0);
+        let _ = done.send(());
     });
     let (mut i, start) = (0u64, Instant::now());
-    loop {
+    while stop.try_recv().is_err() {
         i += 1;
         entry.update_with_copy([i; 8]);
         let due = Duration::from_millis(i);
