@@ -274,7 +274,7 @@ fn targets(r: &Results) -> Vec<Target> {
             ),
             gbs(&format!("snap/venom/{}/3/b2b", 4 << 20), 4 << 20),
             false,
-            0.5,
+            0.8,
             "GB/s",
         ),
     ]
