@@ -252,8 +252,10 @@ impl ChannelHeader {
     /// [`publish`](Self::publish) wrote (but `daemon_busy`, which has its own rule) written
     /// again where it differs, so a scribbled magic, size, offset, state or daemon pid cannot
     /// keep new shells out, or make live ones think the daemon gone, for longer than until the
-    /// daemon's next repair. Called by the daemon only (never after it closed the channel).
-    pub(crate) fn restamp(&self, layout: &Layout) {
+    /// daemon's next repair. Called by the daemon only (never after it closed the channel),
+    /// with its pid and start time as [`store_layout`](Self::store_layout) wrote them (read
+    /// once: `getpid` is a system call, and this runs every 1024th look of a busy daemon).
+    pub(crate) fn restamp(&self, layout: &Layout, daemon: (u32, u64)) {
         let g = &layout.geometry;
         let fix32 = |w: &AtomicU32, v: u32| {
             if w.load(Ordering::Relaxed) != v {
@@ -265,8 +267,8 @@ impl ChannelHeader {
                 w.store(v, Ordering::Relaxed);
             }
         };
-        fix32(&self.daemon_pid, wait::current_pid());
-        fix64(&self.daemon_start, wait::current_start_time());
+        fix32(&self.daemon_pid, daemon.0);
+        fix64(&self.daemon_start, daemon.1);
         fix32(&self.layout_version, LAYOUT_VERSION);
         fix32(&self.abi, ABI_MARKER);
         fix32(&self.max_clients, g.max_clients);

@@ -171,7 +171,11 @@ impl ModelChannel {
 
     /// Daemon: the repair of a scribbled header (`restamp`).
     pub fn restamp(&self) {
-        self.header.restamp(&self.layout);
+        let daemon = (
+            venom_shm::wait::current_pid(),
+            venom_shm::wait::current_start_time(),
+        );
+        self.header.restamp(&self.layout, daemon);
     }
 
     /// Shell: one look at the header as `ShellChannel::connect` makes it (magic, version,

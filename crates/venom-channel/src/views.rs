@@ -34,6 +34,9 @@ pub(crate) struct Views {
     pub(crate) summary: &'static [AtomicU64],
     /// Where everything is (validated).
     pub(crate) layout: Layout,
+    /// The daemon's pid and start time, for its repairs (`restamp`): this process's in the
+    /// daemon's views, unused in a shell's.
+    pub(crate) daemon: (u32, u64),
 }
 
 /// The address `offset` bytes into `region`.
@@ -91,6 +94,10 @@ impl Views {
             cells,
             summary,
             layout,
+            daemon: (
+                venom_shm::wait::current_pid(),
+                venom_shm::wait::current_start_time(),
+            ),
         })
     }
 
@@ -150,6 +157,7 @@ impl Views {
             cells,
             summary,
             layout,
+            daemon: (0, 0),
         })
     }
 
@@ -161,7 +169,7 @@ impl Views {
     /// The daemon's repair of every fixed header field (channel, data, queue) a scribbler may
     /// have changed: see [`ChannelHeader::restamp`].
     pub(crate) fn restamp(&self) {
-        self.header.restamp(&self.layout);
+        self.header.restamp(&self.layout, self.daemon);
         self.data.restamp();
         self.queue.restamp();
     }
