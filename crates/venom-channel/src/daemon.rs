@@ -302,6 +302,47 @@ impl DaemonChannel {
             .next(&inner.views, &inner.ledger, &mut Dest::InPlace, f)
     }
 
+    /// Hands up to `max` commands and requests, in the order
+    /// [`try_recv_command_with`](Self::try_recv_command_with) would, to `f` in place, without
+    /// blocking, with one lock of the receiver for all of them; returns how many. The
+    /// receiving side of [`ShellChannel::try_send_commands`](crate::ShellChannel::try_send_commands)
+    /// for a daemon that drains bursts. A corrupt message or request is dropped (and counted in
+    /// [`Stats`]) and the burst goes on. `f` runs with the receiver locked: it must not receive
+    /// from this channel itself.
+    ///
+    /// ```
+    /// # use venom_channel::{ChannelConfig, DaemonChannel, ShellChannel};
+    /// # let name = venom_shm::testing::unique_name("doc_recv_commands");
+    /// let daemon = DaemonChannel::create(&name, ChannelConfig::default())?;
+    /// let shell = ShellChannel::connect(&name)?;
+    /// assert_eq!(shell.try_send_commands(&[b"a", b"bb", b"ccc"])?, 3);
+    /// let mut lens = Vec::new();
+    /// let n = daemon.try_recv_commands_with(32, |_, cmd| lens.push(cmd.len));
+    /// assert_eq!((n, lens), (3, vec![1, 2, 3]));
+    /// # Ok::<(), venom_channel::Error>(())
+    /// ```
+    pub fn try_recv_commands_with(
+        &self,
+        max: usize,
+        mut f: impl FnMut(&CommandView<'_, '_, '_>, Command),
+    ) -> usize {
+        let inner = &*self.inner;
+        let mut rx = self.receiver();
+        let (mut got, mut dropped) = (0, 0);
+        // Each corrupt message is dropped by the queue; a bounded number of them is passed over.
+        while got < max && dropped <= inner.views.queue.capacity() {
+            match rx
+                .guard
+                .next(&inner.views, &inner.ledger, &mut Dest::InPlace, &mut f)
+            {
+                Ok(Some(())) => got += 1,
+                Ok(None) => break,
+                Err(_) => dropped += 1,
+            }
+        }
+        got
+    }
+
     /// One receive attempt: `Ok(None)` if nothing came. `BufferTooSmall` is returned (the
     /// message stays); other errors (a corrupt message, dropped) are returned unless
     /// `stoppable` (a serve loop goes on).

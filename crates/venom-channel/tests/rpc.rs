@@ -434,3 +434,58 @@ fn a_daemon_says_how_it_sleeps_and_is_woken_either_way() {
         assert!(daemon.wait_timeout(WAIT).unwrap().success());
     }
 }
+
+/// A burst receive (`try_recv_commands_with`) keeps a shell process's order: its commands,
+/// then the request it sent after them, which is answered.
+#[test]
+fn a_burst_receive_keeps_each_shells_commands_before_its_request() {
+    if child_role().as_deref() == Some("shell") {
+        let shell = connect_when_ready_with(&child_arg("NAME"), &ShellOptions::new());
+        let mut resp = [0u8; 8];
+        for round in 0u8..50 {
+            let cmds: Vec<[u8; 2]> = (0..3).map(|i| [round, i]).collect();
+            let burst: Vec<&[u8]> = cmds.iter().map(|c| &c[..]).collect();
+            let mut sent = 0;
+            while sent < burst.len() {
+                sent += shell.try_send_commands(&burst[sent..]).unwrap_or(0);
+            }
+            let n = shell
+                .request_timeout(&[round, 9, 9], &mut resp, WAIT)
+                .unwrap();
+            assert_eq!(&resp[..n], &[round]);
+        }
+        return;
+    }
+    let name = unique_name("rpc_burst");
+    let _g = guard(&name);
+    let daemon = DaemonChannel::create(&name, config()).unwrap();
+    let mut shell = KillOnDrop::spawn(
+        spawn_self(
+            "a_burst_receive_keeps_each_shells_commands_before_its_request",
+            "shell",
+        )
+        .env(arg_var("NAME"), &name),
+    );
+    let mut seen = Vec::new();
+    let mut answered = 0u8;
+    assert!(
+        venom_shm::testing::spin_until(WAIT, || {
+            daemon.try_recv_commands_with(32, |view, cmd| {
+                let bytes = view.to_vec();
+                if let Some(id) = cmd.request_id {
+                    // Every command of this round came first, in order.
+                    let round = bytes[0];
+                    let want: Vec<Vec<u8>> = (0..3).map(|i| vec![round, i]).collect();
+                    assert_eq!(seen[seen.len() - 3..], want[..], "round {round}");
+                    daemon.reply(cmd.client_id, id, &[round]).unwrap();
+                    answered += 1;
+                }
+                seen.push(bytes);
+            });
+            answered == 50
+        }),
+        "the shell's requests never all came"
+    );
+    assert!(shell.wait_timeout(WAIT).unwrap().success());
+    assert_eq!(seen.len(), 200);
+}

@@ -397,6 +397,13 @@ impl<'a> Consumer<'a> {
                         continue;
                     }
                     let len = (meta & 0xffff_ffff) as usize;
+                    // While this message is handled, bring the next slot's lines over (with
+                    // producers ahead they hold the next message): its misses overlap this
+                    // one's work instead of following it.
+                    let (next, _) = q.slot(pos.wrapping_add(1));
+                    let next: *const SlotHeader = next;
+                    crate::sync::prefetch(next);
+                    crate::sync::prefetch(next.cast::<u8>().wrapping_add(64));
                     if len > q.shape.payload() {
                         self.release(sh, lap);
                         self.corrupt += 1;

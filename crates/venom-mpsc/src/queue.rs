@@ -638,7 +638,14 @@ impl<'a> Producer<'a> {
                     Ordering::Relaxed,
                     Ordering::Relaxed,
                 ) {
-                    Ok(_) => return Ok((pos, free)),
+                    Ok(_) => {
+                        // The next send's slot: start bringing its lines over now.
+                        let (next, _) = q.slot(pos.wrapping_add(free as u64));
+                        let next: *const SlotHeader = next;
+                        crate::sync::prefetch(next);
+                        crate::sync::prefetch(next.cast::<u8>().wrapping_add(64));
+                        return Ok((pos, free));
+                    }
                     Err(now) => {
                         pos = now;
                         continue;

@@ -118,6 +118,20 @@ pub fn spin_hint() {
     core::hint::spin_loop();
 }
 
+/// Asks the CPU to start loading the cache line at `ptr` (a hint: it never faults, whatever
+/// `ptr` is, and changes nothing the memory model sees). Nothing under loom or off x86-64.
+#[inline(always)]
+pub fn prefetch<T>(ptr: *const T) {
+    #[cfg(all(target_arch = "x86_64", not(loom)))]
+    // SAFETY: `prefetcht0` is a hint with no architectural effect: it cannot fault, for any
+    // address, and SSE (which has it) is part of the x86-64 baseline.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(ptr.cast());
+    }
+    #[cfg(not(all(target_arch = "x86_64", not(loom))))]
+    let _ = ptr;
+}
+
 /// Why memory handed to a primitive (`init` / `from_raw`) cannot hold it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MemoryError {

@@ -446,7 +446,7 @@ fn main() {
         plan.add(
             o,
             "stream/commands-batched",
-            "VenomMemory try_send_commands (bursts of 32) → try_recv_command",
+            "VenomMemory try_send_commands → try_recv_commands_with (bursts of 32)",
             || stream::venom_commands(o, true),
         );
         for producers in [2u64, 4, 8] {

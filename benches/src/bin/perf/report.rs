@@ -237,7 +237,7 @@ fn targets(r: &Results) -> Vec<Target> {
             "M/s",
         ),
         t(
-            "commands, 64 B, batched (try_send_commands, bursts of 32)",
+            "commands, 64 B, batched (try_send_commands → try_recv_commands_with, bursts of 32)",
             ("raw SPSC ring, batched", rate(r, "stream/spsc-batched")),
             rate(r, "stream/commands-batched"),
             false,

@@ -130,8 +130,8 @@ fn send_all(n: u64, batched: bool, mut send: impl FnMut(&[&[u8]]) -> usize) {
     }
 }
 
-/// `ShellChannel::try_send_command` (or `try_send_commands` in bursts) →
-/// `DaemonChannel::try_recv_command`, one by one.
+/// `ShellChannel::try_send_command` → `DaemonChannel::try_recv_command`, one by one, or
+/// `try_send_commands` → `try_recv_commands_with` in bursts of [`BATCH`].
 pub(crate) fn venom_commands(opts: &Opts, batched: bool) -> Run {
     venom_senders(opts, 1, batched)
 }
@@ -166,13 +166,21 @@ fn venom_senders(opts: &Opts, producers: u64, batched: bool) -> Run {
     let mut start = None;
     let mut i = 0;
     while i < n {
-        if let Some((_, len)) = d.try_recv_command(&mut buf) {
-            start.get_or_insert_with(Instant::now);
-            debug_assert_eq!(len, MSG);
-            i += 1;
+        let got = if batched {
+            d.try_recv_commands_with(BATCH as usize, |view, _| {
+                let _ = view.copy_to(&mut buf);
+            }) as u64
         } else {
+            let got = d.try_recv_command(&mut buf);
+            debug_assert!(got.is_none_or(|(_, len)| len == MSG));
+            u64::from(got.is_some())
+        };
+        if got == 0 {
             std::hint::spin_loop();
+            continue;
         }
+        start.get_or_insert_with(Instant::now);
+        i += got;
     }
     let rate = n as f64 / start.unwrap().elapsed().as_secs_f64();
     let run = Run::rate(rate, cpu.stop());
