@@ -31,16 +31,24 @@ fn service_name(kind: &str, tag: &str) -> ServiceName {
 
 /// Starts the server role and waits for its "ready" line.
 fn spawn_server(kind: &str, tag: &str) -> Child {
+    spawn_role(&[kind, tag])
+}
+
+/// Starts this binary in role `args[0]` (with the rest as its arguments) and waits for its
+/// "ready" line. Its stdin is a pipe: a role that waits for the end reads it to its end.
+fn spawn_role(args: &[&str]) -> Child {
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--role", kind, tag])
+        .arg("--role")
+        .args(args)
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
-        .expect("spawn server");
+        .expect("spawn the other process");
     let mut line = String::new();
     BufReader::new(child.stdout.as_mut().unwrap())
         .read_line(&mut line)
         .expect("ready line");
-    assert_eq!(line.trim(), "ready", "server failed to start");
+    assert_eq!(line.trim(), "ready", "the other process failed to start");
     child
 }
 
@@ -129,16 +137,7 @@ fn stream(o: &Opts, tag: &str) -> Run {
         .create()
         .unwrap();
     let n = o.messages();
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--role", "stream", tag, &n.to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn publisher");
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .expect("ready line");
+    let mut child = spawn_role(&["stream", tag, &n.to_string()]);
     let cpu = CpuMeter::start(child.id());
     let mut start = None;
     let mut next = 0u64;
@@ -201,16 +200,7 @@ fn blackboard(_o: &Opts, tag: &str) -> Run {
         .unwrap();
     let reader = service.reader_builder().create().unwrap();
     let entry = reader.entry::<Payload>(&0).unwrap();
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--role", "blackboard", tag])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn writer");
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .expect("ready line");
+    let mut child = spawn_role(&["blackboard", tag]);
     let warm = Instant::now();
     while warm.elapsed() < Duration::from_millis(50) {
         std::hint::black_box(*entry.get());
