@@ -248,4 +248,17 @@ impl Shape {
     pub(crate) fn words(&self) -> usize {
         self.padded / 8
     }
+
+    /// The slot that holds version `v`: `v % slots`, without a division for the usual one,
+    /// two or four slots (a 64-bit division costs more than the rest of a small read).
+    #[inline]
+    pub(crate) fn slot_of(&self, v: u64) -> usize {
+        let slots = u64::from(self.slots);
+        let i = if slots.is_power_of_two() {
+            v & (slots - 1)
+        } else {
+            v % slots
+        };
+        i as usize
+    }
 }

@@ -435,7 +435,7 @@ impl<'a> Seqlock<'a> {
                 reason: "version out of range",
             });
         };
-        let (sh, words) = self.slot((version % u64::from(self.shape.slots)) as usize);
+        let (sh, words) = self.slot(self.shape.slot_of(version));
         // Relaxed: R1 already made version v's stores visible; s1 only tells whether the slot
         // still holds v.
         let s1 = sh.seq.load(Ordering::Relaxed);

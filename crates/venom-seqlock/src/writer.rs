@@ -323,7 +323,7 @@ impl<'a> Writer<'a> {
         else {
             return; // a scribbled version: the next write reports it
         };
-        let (sh, _) = lock.slot((next % u64::from(lock.shape.slots)) as usize);
+        let (sh, _) = lock.slot(lock.shape.slot_of(next));
         let seq = sh.seq.load(Ordering::Relaxed);
         let was_poisoned = lock.header.published.poisoned.load(Ordering::Relaxed) != 0;
         if seq == 2 * next {
