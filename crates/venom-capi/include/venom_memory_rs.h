@@ -341,6 +341,25 @@ VenomStatus venom_daemon_recv_command(struct VenomDaemonHandle *handle,
                                       uint64_t timeout_ns,
                                       struct VenomCommand *out);
 
+// Receives up to `max` commands and requests without blocking, with one lock of the receiver
+// for all of them (the daemon's side of `venom_shell_try_send_commands`): the `i`th is copied
+// to `buf + i * stride` and described in `out[i]`; `*out_count` is how many. Non-blocking.
+//
+// Returns `OK` (`*out_count` may be 0); `BUSY` (`venom_daemon_run` is receiving on this
+// daemon); `INVALID_ARGUMENT` (`stride` below `venom_daemon_max_command_len`, or `max *
+// stride` beyond `PTRDIFF_MAX`); `NULL_ARGUMENT`. A corrupt message is dropped and counted
+// (`venom_daemon_stats`), and the burst goes on.
+//
+// # Safety
+// `handle` NULL or live; `buf` NULL with `max == 0`, or `max * stride` writable bytes; `out`
+// NULL with `max == 0`, or `max` writable `VenomCommand`s; `out_count` NULL or writable.
+VenomStatus venom_daemon_try_recv_commands(struct VenomDaemonHandle *handle,
+                                           uint8_t *buf,
+                                           size_t stride,
+                                           size_t max,
+                                           struct VenomCommand *out,
+                                           size_t *out_count);
+
 // Sends the reply to request `request_id` of client `client_id` (delivered to that shell
 // alone). A second reply to a request, or one to a request its shell gave up on, is
 // discarded (still `OK`). A reply longer than the response size reaches the shell as
@@ -654,6 +673,25 @@ bool venom_shell_send_command(struct VenomShellHandle *handle, const uint8_t *cm
 VenomStatus venom_shell_try_send_command(struct VenomShellHandle *handle,
                                          const uint8_t *cmd,
                                          size_t len);
+
+// Queues up to `count` fire-and-forget commands, in order, with one claim of the queue and
+// at most one wake-up of the daemon for all of them: as many as the queue has room for, from
+// the first; `*out_sent` is how many went (send the rest again). Non-blocking.
+//
+// Returns `OK` (at least one sent, or `count == 0`); `QUEUE_FULL` (not even the first);
+// `TOO_LARGE` (one of them beyond `venom_shell_max_command_len`: nothing sent);
+// `DISCONNECTED`; `NULL_ARGUMENT` (`cmds`, `lens` or `out_sent` NULL, or a `cmds[i]` NULL
+// with `lens[i] > 0`); `INVALID_ARGUMENT`.
+//
+// # Safety
+// `handle` NULL or live; `cmds` and `lens` NULL with `count == 0`, or `count` readable
+// entries each; each `cmds[i]` NULL with `lens[i] == 0`, or `lens[i]` readable bytes;
+// `out_sent` NULL or writable.
+VenomStatus venom_shell_try_send_commands(struct VenomShellHandle *handle,
+                                          const uint8_t *const *cmds,
+                                          const size_t *lens,
+                                          size_t count,
+                                          size_t *out_sent);
 
 // Sends `cmd` as a request and waits at most `timeout_ns` (`VENOM_WAIT_FOREVER`: no limit,
 // still `DISCONNECTED` if the daemon goes) for the reply, copied into `resp`; its length

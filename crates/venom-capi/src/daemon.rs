@@ -359,6 +359,68 @@ pub unsafe extern "C" fn venom_daemon_recv_command(
     })
 }
 
+/// Receives up to `max` commands and requests without blocking, with one lock of the receiver
+/// for all of them (the daemon's side of `venom_shell_try_send_commands`): the `i`th is copied
+/// to `buf + i * stride` and described in `out[i]`; `*out_count` is how many. Non-blocking.
+///
+/// Returns `OK` (`*out_count` may be 0); `BUSY` (`venom_daemon_run` is receiving on this
+/// daemon); `INVALID_ARGUMENT` (`stride` below `venom_daemon_max_command_len`, or `max *
+/// stride` beyond `PTRDIFF_MAX`); `NULL_ARGUMENT`. A corrupt message is dropped and counted
+/// (`venom_daemon_stats`), and the burst goes on.
+///
+/// # Safety
+/// `handle` NULL or live; `buf` NULL with `max == 0`, or `max * stride` writable bytes; `out`
+/// NULL with `max == 0`, or `max` writable `VenomCommand`s; `out_count` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn venom_daemon_try_recv_commands(
+    handle: *mut VenomDaemonHandle,
+    buf: *mut u8,
+    stride: usize,
+    max: usize,
+    out: *mut VenomCommand,
+    out_count: *mut usize,
+) -> VenomStatus {
+    status(|| {
+        // SAFETY: per the caller.
+        let (h, count) = unsafe {
+            (
+                boundary::handle(handle)?,
+                boundary::out(out_count, "out_count")?,
+            )
+        };
+        *count = 0;
+        if h.running.load(Ordering::Acquire) {
+            return Err(fail(VenomStatus::Busy, "venom_daemon_run is receiving"));
+        }
+        let need = h.daemon.max_command_len();
+        if max > 0 && stride < need {
+            return Err(fail(
+                VenomStatus::InvalidArgument,
+                format!("stride {stride} is below the longest command ({need} bytes)"),
+            ));
+        }
+        let total = stride
+            .checked_mul(max)
+            .ok_or_else(|| fail(VenomStatus::InvalidArgument, "max * stride overflows"))?;
+        // SAFETY: `buf` holds `max * stride` writable bytes (caller).
+        let buf = unsafe { buffer(buf, total, "buf")? };
+        if max > 0 && out.is_null() {
+            return Err(fail(VenomStatus::NullArgument, "out must not be NULL"));
+        }
+        let mut got = 0;
+        h.daemon.try_recv_commands_with(max, |view, cmd| {
+            // In bounds: `got < max`, each place is `stride` bytes, at least the longest
+            // command; `out` holds `max` entries (caller).
+            let _ = view.copy_to(&mut buf[got * stride..(got + 1) * stride]);
+            // SAFETY: `got < max` and `out` holds `max` writable entries (caller).
+            unsafe { out.add(got).write(cmd.into()) };
+            got += 1;
+        });
+        *count = got;
+        Ok(VenomStatus::Ok)
+    })
+}
+
 /// Sends the reply to request `request_id` of client `client_id` (delivered to that shell
 /// alone). A second reply to a request, or one to a request its shell gave up on, is
 /// discarded (still `OK`). A reply longer than the response size reaches the shell as

@@ -303,6 +303,60 @@ pub unsafe extern "C" fn venom_shell_try_send_command(
     })
 }
 
+/// Queues up to `count` fire-and-forget commands, in order, with one claim of the queue and
+/// at most one wake-up of the daemon for all of them: as many as the queue has room for, from
+/// the first; `*out_sent` is how many went (send the rest again). Non-blocking.
+///
+/// Returns `OK` (at least one sent, or `count == 0`); `QUEUE_FULL` (not even the first);
+/// `TOO_LARGE` (one of them beyond `venom_shell_max_command_len`: nothing sent);
+/// `DISCONNECTED`; `NULL_ARGUMENT` (`cmds`, `lens` or `out_sent` NULL, or a `cmds[i]` NULL
+/// with `lens[i] > 0`); `INVALID_ARGUMENT`.
+///
+/// # Safety
+/// `handle` NULL or live; `cmds` and `lens` NULL with `count == 0`, or `count` readable
+/// entries each; each `cmds[i]` NULL with `lens[i] == 0`, or `lens[i]` readable bytes;
+/// `out_sent` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn venom_shell_try_send_commands(
+    handle: *mut VenomShellHandle,
+    cmds: *const *const u8,
+    lens: *const usize,
+    count: usize,
+    out_sent: *mut usize,
+) -> VenomStatus {
+    status(|| {
+        // SAFETY: per the caller, for each pointer.
+        let (h, sent) = unsafe {
+            (
+                boundary::handle(handle)?,
+                boundary::out(out_sent, "out_sent")?,
+            )
+        };
+        *sent = 0;
+        if count == 0 {
+            return Ok(VenomStatus::Ok);
+        }
+        if cmds.is_null() || lens.is_null() {
+            return Err(fail(
+                VenomStatus::NullArgument,
+                "cmds and lens must not be NULL",
+            ));
+        }
+        let burst = (0..count)
+            .map(|i| {
+                // SAFETY: `cmds` and `lens` hold `count` readable entries (caller), `i <
+                // count`; each entry is a valid (pointer, length) pair (caller).
+                unsafe { bytes(*cmds.add(i), *lens.add(i), "cmds[i]") }
+            })
+            .collect::<Result<Vec<&[u8]>, VenomStatus>>()?;
+        *sent = h
+            .shell
+            .try_send_commands(&burst)
+            .map_err(|e| fail_with(&e))?;
+        Ok(VenomStatus::Ok)
+    })
+}
+
 /// Sends `cmd` as a request and waits at most `timeout_ns` (`VENOM_WAIT_FOREVER`: no limit,
 /// still `DISCONNECTED` if the daemon goes) for the reply, copied into `resp`; its length
 /// goes to `*out_len`. Blocks up to `timeout_ns`.

@@ -156,6 +156,32 @@ fn c_daemon_serves_a_c_shell() {
     }
 }
 
+/// Bursts across two C processes: `venom_shell_try_send_commands` and
+/// `venom_daemon_try_recv_commands` move 2000 commands in order (and refuse their bad inputs).
+#[test]
+fn bursts_of_commands_cross_between_c_processes_in_order() {
+    for exe in both("burst") {
+        let name = unique_name("capi_burst");
+        let _g = guard(&name);
+        let mut daemon = KillOnDrop::spawn(
+            sanitizer_env(&mut Command::new(&exe))
+                .args(["daemon", name.as_str()])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped()),
+        );
+        let mut out = BufReader::new(daemon.0.stdout.take().unwrap());
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        assert_eq!(line, "ready\n");
+        let shell_out = run_ok(
+            sanitizer_env(&mut Command::new(&exe)).args(["shell", name.as_str()]),
+            "C burst shell",
+        );
+        assert_eq!(String::from_utf8_lossy(&shell_out.stdout), "ok\n");
+        assert_eq!(finish_c_daemon(daemon, out), "received 2000\n");
+    }
+}
+
 #[test]
 fn a_c_shell_talks_to_a_rust_daemon() {
     for shell in both("shell") {
