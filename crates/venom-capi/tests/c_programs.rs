@@ -97,9 +97,17 @@ fn guard(name: &str) -> ShmGuard {
 
 /// Starts a C daemon and waits for its "ready" line (a pipe read, not a sleep).
 fn start_c_daemon(exe: &Path, name: &str) -> (KillOnDrop, BufReader<std::process::ChildStdout>) {
+    start_c_program(exe, &[name])
+}
+
+/// Starts C program `exe` with `args` and waits for its "ready" line.
+fn start_c_program(
+    exe: &Path,
+    args: &[&str],
+) -> (KillOnDrop, BufReader<std::process::ChildStdout>) {
     let mut child = KillOnDrop::spawn(
         sanitizer_env(&mut Command::new(exe))
-            .arg(name)
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped()),
     );
@@ -163,16 +171,7 @@ fn bursts_of_commands_cross_between_c_processes_in_order() {
     for exe in both("burst") {
         let name = unique_name("capi_burst");
         let _g = guard(&name);
-        let mut daemon = KillOnDrop::spawn(
-            sanitizer_env(&mut Command::new(&exe))
-                .args(["daemon", name.as_str()])
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped()),
-        );
-        let mut out = BufReader::new(daemon.0.stdout.take().unwrap());
-        let mut line = String::new();
-        out.read_line(&mut line).unwrap();
-        assert_eq!(line, "ready\n");
+        let (daemon, out) = start_c_program(&exe, &["daemon", &name]);
         let shell_out = run_ok(
             sanitizer_env(&mut Command::new(&exe)).args(["shell", name.as_str()]),
             "C burst shell",
