@@ -69,6 +69,27 @@ class InProcessTest(unittest.TestCase):
         with self.assertRaises(ValueError):
             s.read()  # closed
 
+    def test_bursts(self):
+        with vm.Daemon(name("burst"), data_size=64, cmd_slots=8) as d:
+            with vm.Shell(name("burst")) as s:
+                self.assertEqual(s.send_many([]), 0)
+                self.assertEqual(d.recv_many(4), [])
+                burst = [b"c%d" % k for k in range(12)]
+                sent = s.send_many(burst)  # eight slots: the first eight go
+                self.assertEqual(sent, 8)
+                with self.assertRaises(vm.VenomError) as e:
+                    s.send_many(burst[sent:])
+                self.assertEqual(e.exception.name, "command queue full")
+                got = d.recv_many(5) + d.recv_many(5)
+                self.assertEqual([c.data for c in got], burst[:8])
+                self.assertTrue(all(c.client_id == s.id and c.request_id is None for c in got))
+                self.assertEqual(s.send_many(burst[sent:]), 4)
+                self.assertEqual([c.data for c in d.recv_many(8)], burst[8:])
+                with self.assertRaises(vm.VenomError) as e:
+                    s.send_many([b"ok", b"x" * (s.max_command_len + 1)])
+                self.assertEqual(e.exception.name, "too large")
+                self.assertEqual(d.recv_many(8), [])
+
     def test_shared_bytes(self):
         with vm.SharedBytes(name("sb"), 16, align=8, tag="quad", how="create") as a:
             with vm.SharedBytes(name("sb"), 16, align=8, tag="quad", how="open") as b:

@@ -102,6 +102,8 @@ _daemon_max_command_len = _fn("venom_daemon_max_command_len", c_size_t, _H)
 _daemon_response_size = _fn("venom_daemon_response_size", c_size_t, _H)
 _daemon_recv = _fn("venom_daemon_recv_command", c_int32, _H, _U8P, c_size_t, c_uint64,
                    POINTER(_Command))
+_daemon_try_recv_many = _fn("venom_daemon_try_recv_commands", c_int32, _H, _U8P, c_size_t,
+                            c_size_t, POINTER(_Command), POINTER(c_size_t))
 _daemon_reply = _fn("venom_daemon_reply", c_int32, _H, c_uint32, c_uint64, c_char_p, c_size_t)
 _daemon_stop = _fn("venom_daemon_stop", None, _H)
 _daemon_stats = _fn("venom_daemon_stats", c_int32, _H, POINTER(_Stats))
@@ -119,6 +121,8 @@ _shell_data_version = _fn("venom_shell_data_version", c_uint64, _H)
 _shell_wait = _fn("venom_shell_wait_for_data", c_int32, _H, c_uint64, c_uint64,
                   POINTER(c_uint64))
 _shell_try_send = _fn("venom_shell_try_send_command", c_int32, _H, c_char_p, c_size_t)
+_shell_try_send_many = _fn("venom_shell_try_send_commands", c_int32, _H, POINTER(c_char_p),
+                           POINTER(c_size_t), c_size_t, POINTER(c_size_t))
 _shell_request = _fn("venom_shell_request", c_int32, _H, c_char_p, c_size_t, _U8P, c_size_t,
                      c_uint64, POINTER(c_size_t))
 _shell_wait_reply = _fn("venom_shell_wait_reply", c_int32, _H, _U8P, c_size_t, c_uint64,
@@ -324,6 +328,21 @@ class Daemon(_Handle):
         rid = None if got.request_id == NO_REQUEST else got.request_id
         return Command(got.client_id, rid, bytes(self._buf[:got.len]))
 
+    def recv_many(self, max_count):
+        """Up to ``max_count`` commands and requests (:class:`Command`), without waiting, with
+        one lock of the receiver for all of them; an empty list if nothing is there."""
+        stride = len(self._buf)
+        if max_count <= 0:
+            return []
+        buf, out, n = (c_uint8 * (stride * max_count))(), (_Command * max_count)(), c_size_t()
+        _check(_daemon_try_recv_many(self._handle(), buf, stride, max_count, out, byref(n)))
+        got = []
+        for i in range(n.value):
+            c = out[i]
+            rid = None if c.request_id == NO_REQUEST else c.request_id
+            got.append(Command(c.client_id, rid, bytes(buf[i * stride:i * stride + c.len])))
+        return got
+
     def reply(self, command, data):
         """Answers ``command`` (a request) with ``data``."""
         if command.request_id is None:
@@ -417,6 +436,17 @@ class Shell(_Handle):
     def send(self, command):
         """Queues a fire-and-forget command (bytes)."""
         _check(_shell_try_send(self._handle(), command, len(command)))
+
+    def send_many(self, commands):
+        """Queues a burst of commands (a sequence of bytes), in order, with one claim of the
+        queue; returns how many went (from the first: send the rest again). Raises
+        :class:`VenomError` ``queue full`` if not even the first fits."""
+        n = len(commands)
+        if n == 0:
+            return 0
+        cmds, lens, sent = (c_char_p * n)(*commands), (c_size_t * n)(*map(len, commands)), c_size_t()
+        _check(_shell_try_send_many(self._handle(), cmds, lens, n, byref(sent)))
+        return sent.value
 
     def request(self, command, timeout=5.0):
         """Sends ``command`` as a request and returns the daemon's reply (bytes), waiting at
