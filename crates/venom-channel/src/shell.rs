@@ -385,7 +385,13 @@ impl ShellChannel {
         resp: &mut [u8],
     ) -> Result<Option<usize>> {
         let got = self.cell().take_reply(req.seq(), resp);
-        if !matches!(got, Ok(None)) {
+        // A well-formed reply says the daemon is done reading the request (it copied it
+        // before replying), so the next request needs no "being written" marker; a corrupt
+        // one may be a scribbler's, written while the daemon still copies: keep the marker.
+        if matches!(
+            got,
+            Ok(Some(_)) | Err(Error::BufferTooSmall { .. } | Error::TooLarge { .. })
+        ) {
             req.set_answered();
         }
         match got {
