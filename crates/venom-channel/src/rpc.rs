@@ -18,9 +18,9 @@
 //! ```
 //!
 //! **Requests.** The shell writes request `n + 1`'s bytes where the daemon read request `n`'s.
-//! If the shell took reply `n`, the daemon finished reading request `n` before it wrote that
-//! reply, so the shell just writes and publishes. Otherwise (it gave up on `n`, or it is a new
-//! holder of the entry) the daemon may still be copying `n`: the shell first marks the header
+//! If the shell took a well-formed reply `n`, the daemon finished reading request `n` before it
+//! wrote that reply, so the shell just writes and publishes. Otherwise (it gave up on `n`, the
+//! reply was corrupt, or it is a new holder of the entry) the daemon may still be copying `n`: the shell first marks the header
 //! "being written" (`seq = n + 1 | WRITING`), and the daemon, which re-checks the header after
 //! every copy, discards a copy the marker (or anything later) overtook — a seqlock, whose
 //! marker costs nothing on the common path.
