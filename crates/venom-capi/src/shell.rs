@@ -342,17 +342,36 @@ pub unsafe extern "C" fn venom_shell_try_send_commands(
                 "cmds and lens must not be NULL",
             ));
         }
-        let burst = (0..count)
-            .map(|i| {
-                // SAFETY: `cmds` and `lens` hold `count` readable entries (caller), `i <
-                // count`; each entry is a valid (pointer, length) pair (caller).
-                unsafe { bytes(*cmds.add(i), *lens.add(i), "cmds[i]") }
-            })
-            .collect::<Result<Vec<&[u8]>, VenomStatus>>()?;
-        *sent = h
-            .shell
-            .try_send_commands(&burst)
-            .map_err(|e| fail_with(&e))?;
+        // SAFETY: `cmds` and `lens` hold `count` readable entries (caller), `i < count`; each
+        // entry is a valid (pointer, length) pair (caller).
+        let command = |i: usize| unsafe { bytes(*cmds.add(i), *lens.add(i), "cmds[i]") };
+        // Every command checked first: a bad one means nothing is sent.
+        let max = h.shell.max_command_len();
+        for i in 0..count {
+            let len = command(i)?.len();
+            if len > max {
+                return Err(fail_with(&Error::TooLarge { len, max }));
+            }
+        }
+        // In bursts of up to `CHUNK`, from a stack array (no allocation on the send path).
+        const CHUNK: usize = 32;
+        let mut chunk: [&[u8]; CHUNK] = [&[]; CHUNK];
+        while *sent < count {
+            let n = (count - *sent).min(CHUNK);
+            for (j, slot) in chunk[..n].iter_mut().enumerate() {
+                *slot = command(*sent + j)?;
+            }
+            match h.shell.try_send_commands(&chunk[..n]) {
+                Ok(k) => {
+                    *sent += k;
+                    if k < n {
+                        break; // the queue is full: the caller sends the rest again
+                    }
+                }
+                Err(Error::QueueFull) if *sent > 0 => break,
+                Err(e) => return Err(fail_with(&e)),
+            }
+        }
         Ok(VenomStatus::Ok)
     })
 }

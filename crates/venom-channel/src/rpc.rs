@@ -88,12 +88,30 @@ pub(crate) struct ShellWait {
     pub(crate) heavy: bool,
 }
 
+/// The bits of [`ShellWait`] in a request's `meta` (and, shifted up 32, in an [`Owed`]).
+const WAIT_BITS: u32 = SHELL_BUSY | SHELL_HEAVY;
+
 impl ShellWait {
     /// How this process's shells wait, busy-polling or not.
     pub(crate) fn of_this_process(busy: bool) -> Self {
         Self {
             busy,
             heavy: barrier::registered(),
+        }
+    }
+
+    /// As bits of a request's `meta` ([`SHELL_BUSY`], [`SHELL_HEAVY`]).
+    fn bits(self) -> u32 {
+        let busy = if self.busy { SHELL_BUSY } else { 0 };
+        let heavy = if self.heavy { SHELL_HEAVY } else { 0 };
+        busy | heavy
+    }
+
+    /// From bits of a request's `meta` (others ignored).
+    fn from_bits(bits: u32) -> Self {
+        Self {
+            busy: bits & SHELL_BUSY != 0,
+            heavy: bits & SHELL_HEAVY != 0,
         }
     }
 }
@@ -134,6 +152,13 @@ fn round64(n: usize) -> Option<usize> {
     n.checked_add(LINE - 1).map(|v| v & !(LINE - 1))
 }
 
+/// Where the parts of a cell start: the request header, the reply header, the shell line,
+/// then the request slot and the reply slot.
+const REQUEST_AT: usize = 0;
+const REPLY_AT: usize = LINE;
+const SHELL_AT: usize = 2 * LINE;
+const SLOTS_AT: usize = 3 * LINE;
+
 /// Bytes of a slot for payloads of up to `capacity` bytes: none if they all fit inline.
 fn slot_bytes(capacity: usize) -> Option<usize> {
     if capacity <= INLINE {
@@ -155,7 +180,7 @@ impl CellGeometry {
     pub(crate) fn stride(&self) -> Option<usize> {
         let req = slot_bytes(self.request_capacity)?;
         let rep = slot_bytes(self.reply_capacity)?;
-        req.checked_add(rep)?.checked_add(3 * LINE)
+        req.checked_add(rep)?.checked_add(SLOTS_AT)
     }
 }
 
@@ -191,20 +216,21 @@ impl<'a> Cell<'a> {
             // SAFETY: as above; a line is 64 bytes at a 64-aligned offset inside the cell.
             unsafe { base.add(off) }
         };
-        // SAFETY: lines 0, 1 and 2 of the cell: two headers and the shell line (64 bytes each,
-        // 64-aligned), atomics only, for `'a`.
+        // SAFETY: the cell's first three lines (`REQUEST_AT`, `REPLY_AT`, `SHELL_AT`, all below
+        // `SLOTS_AT` and so inside the caller's `stride` bytes): two headers and the shell line
+        // (64 bytes each, 64-aligned), atomics only, for `'a`.
         let (request, reply, shell) = unsafe {
             (
-                &*line(0).cast::<CellHeader>(),
-                &*line(LINE).cast::<CellHeader>(),
-                &*line(2 * LINE).cast::<ShellLine>(),
+                &*line(REQUEST_AT).cast::<CellHeader>(),
+                &*line(REPLY_AT).cast::<CellHeader>(),
+                &*line(SHELL_AT).cast::<ShellLine>(),
             )
         };
         Self {
             request,
-            request_slot: words(3 * LINE, req),
+            request_slot: words(SLOTS_AT, req),
             reply,
-            reply_slot: words(3 * LINE + req, rep),
+            reply_slot: words(SLOTS_AT + req, rep),
             shell,
             geometry,
         }
@@ -264,14 +290,9 @@ impl<'a> Cell<'a> {
             fence(Ordering::Release);
         }
         store_bytes(place(self.request, self.request_slot, cmd.len()), 0, cmd);
-        let mut meta = cmd.len() as u32;
-        if wait.busy {
-            meta |= SHELL_BUSY;
-        }
-        if wait.heavy {
-            meta |= SHELL_HEAVY;
-        }
-        self.request.meta.store(meta, Ordering::Relaxed);
+        self.request
+            .meta
+            .store(cmd.len() as u32 | wait.bits(), Ordering::Relaxed);
         // SYNC POINT [C2]: publishes the bytes to the daemon's Acquire look at the header [C3].
         self.request.seq.store(seq, Ordering::Release);
     }
@@ -323,11 +344,7 @@ impl<'a> Cell<'a> {
         // `seq` [C2].
         fence(Ordering::Acquire);
         let meta = self.request.meta.load(Ordering::Relaxed);
-        let wait = ShellWait {
-            busy: meta & SHELL_BUSY != 0,
-            heavy: meta & SHELL_HEAVY != 0,
-        };
-        Some((seq, (meta & LEN_MASK) as usize, wait))
+        Some((seq, (meta & LEN_MASK) as usize, ShellWait::from_bits(meta)))
     }
 
     /// Copies request `seq` (of `len` bytes, from [`pending`](Self::pending)) into `dst`;
@@ -420,7 +437,7 @@ impl<'a> Cell<'a> {
     }
 }
 
-/// The one reply the daemon owes a cell: `OWED | seq` (and [`OWED_BUSY`]) from the moment the
+/// The one reply the daemon owes a cell: `OWED | seq` (and how the shell waits) from the moment the
 /// receiver takes request `seq` until a reply claims it; `WRITING | seq` while that reply is
 /// written. Replies may come from any thread, at any time: the claim is a compare-and-swap, so
 /// exactly one of them writes; and the receiver owes the cell's next request only once no reply
@@ -437,24 +454,16 @@ pub(crate) struct Owed(AtomicU64);
 
 /// Marks an [`Owed`] as holding a sequence number (low 32 bits).
 const OWED: u64 = 1 << 32;
-/// In an [`Owed`]: the shell busy-polls for the reply.
-const OWED_BUSY: u64 = 1 << 33;
 /// In an [`Owed`]: the reply is being written.
 const WRITING: u64 = 1 << 34;
-/// In an [`Owed`]: the shell sleeps with the asymmetric barrier.
-const OWED_HEAVY: u64 = 1 << 35;
+/// Where an [`Owed`] keeps how the shell waits: [`WAIT_BITS`] shifted up 32 (bits 62, 63).
+const OWED_WAIT_SHIFT: u32 = 32;
 
 impl Owed {
     /// The receiver took request `seq` of this cell: it is owed a reply (after any reply still
     /// being written to an earlier request is done).
     pub(crate) fn owe(&self, seq: u32, wait: ShellWait) {
-        let mut how = 0;
-        if wait.busy {
-            how |= OWED_BUSY;
-        }
-        if wait.heavy {
-            how |= OWED_HEAVY;
-        }
+        let how = u64::from(wait.bits()) << OWED_WAIT_SHIFT;
         let mut spins = 0u32;
         loop {
             // SYNC POINT [C10]: pairs with the end of a reply's write [C9]: the late reply
@@ -495,7 +504,7 @@ impl Owed {
     /// `false` (nothing written) if it is not owed: answered already, or given up on.
     pub(crate) fn settle(&self, seq: u32, write: impl FnOnce(ShellWait)) -> bool {
         let now = self.0.load(Ordering::Relaxed);
-        let claimed = now & !(OWED_BUSY | OWED_HEAVY) == OWED | u64::from(seq)
+        let claimed = now & !(u64::from(WAIT_BITS) << OWED_WAIT_SHIFT) == OWED | u64::from(seq)
             && self
                 .0
                 .compare_exchange(
@@ -506,10 +515,7 @@ impl Owed {
                 )
                 .is_ok();
         if claimed {
-            write(ShellWait {
-                busy: now & OWED_BUSY != 0,
-                heavy: now & OWED_HEAVY != 0,
-            });
+            write(ShellWait::from_bits((now >> OWED_WAIT_SHIFT) as u32));
             // SYNC POINT [C9]: the reply's writes happen before the receiver owes this
             // cell its next request [C10].
             self.0.store(0, Ordering::Release);

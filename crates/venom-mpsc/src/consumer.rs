@@ -356,9 +356,9 @@ impl<'a> Consumer<'a> {
         // compiler fence of a producer that skipped its own (`venom_shm::barrier`).
         fence(Ordering::SeqCst);
         barrier::heavy();
-        // SYNC POINT [C5]: pairs with the producer's fence-released bump of the futex word, and
-        // with `Queue::ring`'s Release bump [P5]: a ticket taken after a ring comes with that
-        // ring's message, or its flag.
+        // SYNC POINT [C5]: pairs with `Queue::ring`'s Release bump [P5]: a ticket taken after a
+        // ring comes with that ring's flag. (A producer's bump in `notify` carries nothing: its
+        // message is seen through READY [P2]/[C1] by the look below.)
         sleeper.ticket = bell.futex.load(Ordering::Acquire);
         // A ring that came before our ticket would not wake us: look for it now (a ticket
         // that includes the ring's bump also shows its flag).
@@ -400,10 +400,7 @@ impl<'a> Consumer<'a> {
                     // While this message is handled, bring the next slot's lines over (with
                     // producers ahead they hold the next message): its misses overlap this
                     // one's work instead of following it.
-                    let (next, _) = q.slot(pos.wrapping_add(1));
-                    let next: *const SlotHeader = next;
-                    crate::sync::prefetch(next);
-                    crate::sync::prefetch(next.cast::<u8>().wrapping_add(64));
+                    q.prefetch_slot(pos.wrapping_add(1));
                     if len > q.shape.payload() {
                         self.release(sh, lap);
                         self.corrupt += 1;

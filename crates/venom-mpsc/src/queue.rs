@@ -328,6 +328,16 @@ impl<'a> Queue<'a> {
         }
     }
 
+    /// Starts bringing position `pos`'s slot header and first payload line into this CPU's
+    /// cache (a hint, see `venom_shm::sync::prefetch`), so the access that follows overlaps
+    /// the work before it instead of waiting after it.
+    pub(crate) fn prefetch_slot(&self, pos: u64) {
+        let (sh, _) = self.slot(pos);
+        let at: *const SlotHeader = sh;
+        crate::sync::prefetch(at);
+        crate::sync::prefetch(at.cast::<u8>().wrapping_add(64));
+    }
+
     /// Number of slots.
     pub fn capacity(&self) -> u32 {
         self.shape.capacity
@@ -471,7 +481,9 @@ impl<'a> Producer<'a> {
         core::mem::forget(cancel);
         let delivered = self.deliver(sh, payload, lap, meta);
         // SYNC POINT [P3] (in `notify`): Dekker pair with the consumer's SeqCst fence before
-        // it sleeps; also the release fence for the futex bump.
+        // it sleeps. The message itself reaches the consumer through READY [P2]/[C1]; the
+        // futex bump only changes the word it sleeps on, so it needs no release of its own
+        // when the fence is skipped.
         q.notify();
         delivered.map(|()| out)
     }
@@ -640,10 +652,7 @@ impl<'a> Producer<'a> {
                 ) {
                     Ok(_) => {
                         // The next send's slot: start bringing its lines over now.
-                        let (next, _) = q.slot(pos.wrapping_add(free as u64));
-                        let next: *const SlotHeader = next;
-                        crate::sync::prefetch(next);
-                        crate::sync::prefetch(next.cast::<u8>().wrapping_add(64));
+                        q.prefetch_slot(pos.wrapping_add(free as u64));
                         return Ok((pos, free));
                     }
                     Err(now) => {

@@ -67,7 +67,9 @@ pub fn registered() -> bool {
     })
 }
 
-/// Without Linux's `membarrier`: never registered (full fences on both sides).
+/// Without Linux's `membarrier`: never registered (full fences on both sides). Under loom:
+/// registered, so the models run the paths of a process that sleeps heavy ([`skip_fence`]
+/// still never skips there, and [`heavy`] is its full fence).
 #[cfg(any(not(target_os = "linux"), loom))]
 pub fn registered() -> bool {
     cfg!(loom)

@@ -1,17 +1,18 @@
 /* Bursts from C: `burst daemon NAME` creates channel NAME and receives with
  * venom_daemon_try_recv_commands until it has the 2000 commands "c<k>", k = 0, 1, ..., in
- * order, then prints "received 2000"; `burst shell NAME` sends them in bursts of 10 with
+ * order, then prints "received 2000"; `burst shell NAME` sends them in bursts of 40 (more than
+ * the library sends at once: 32) with
  * venom_shell_try_send_commands (sending the rest of a burst again when the queue is full).
  * Both check the bad inputs of their call first. */
 #include <string.h>
 #include "check.h"
 
 #define TOTAL 2000
-#define BURST 10
+#define BURST 40
 #define MAX 8
 
 static int daemon_role(const char *name) {
-  VenomConfig config = {64, 16, 8};
+  VenomConfig config = {64, 64, 8};
   VenomDaemonHandle *daemon = venom_daemon_create(name, config);
   CHECK(daemon != NULL);
   size_t stride = venom_daemon_max_command_len(daemon);
